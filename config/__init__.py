@@ -1,0 +1,1 @@
+"""Default settings of the training scripts (the command line overrides them)."""

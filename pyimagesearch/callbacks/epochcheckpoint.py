@@ -1,0 +1,80 @@
+"""EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically."""
+
+import math
+import os
+import re
+
+import keras
+
+from pyimagesearch.utils import atomic
+from pyimagesearch.utils.errors import UserError
+
+def list_checkpoints(folder: str, prefix: str = "") -> list[tuple[int, str]]:
+    """`(epoch, path)` of every finished checkpoint in `folder`, oldest first.
+
+    Finished checkpoints are named `{prefix}_epoch_NNN.keras` (`epoch_NNN.keras`
+    without a prefix); temporary files of a save in progress start with a dot
+    and are never listed.
+    """
+    if not os.path.isdir(folder):
+        return []
+    pattern = re.compile(rf"^{re.escape(prefix + '_' if prefix else '')}epoch_(\d+)\.keras$")
+    found = []
+    for name in os.listdir(folder):
+        match = pattern.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(folder, name)))
+    return sorted(found)
+
+
+def latest_checkpoint(folder: str, prefix: str = "") -> tuple[int, str] | None:
+    """`(epoch, path)` of the newest checkpoint in `folder`, or None."""
+    found = list_checkpoints(folder, prefix)
+    return found[-1] if found else None
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model (weights and optimizer state) every `every` epochs.
+
+    Files are named `{prefix}_epoch_NNN.keras` after the number of epochs completed
+    (Keras passes the true epoch when training resumes with `initial_epoch`),
+    written under a temporary name and renamed into place, so a crash never
+    leaves a torn checkpoint. The last epoch of a run is always saved.
+
+    Args:
+        folder: where the checkpoints go (created if needed).
+        prefix: the file names' prefix (the model's name), so runs of
+            several models can share one folder.
+        every: save after every this many epochs.
+        keep: how many of the newest checkpoints to keep (0 keeps all).
+    """
+
+    def __init__(self, folder: str, prefix: str = "", every: int = 1, keep: int = 3):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"`every` must be at least 1. Received: every={every}")
+        self.folder = folder
+        self.prefix = prefix
+        self.every = every
+        self.keep = keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every and done != self.params.get("epochs"):
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return  # never let a diverged model replace the last good checkpoint
+        stem = f"{self.prefix}_epoch" if self.prefix else "epoch"
+        path = os.path.join(self.folder, f"{stem}_{done:03d}.keras")
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            with atomic.atomic_path(path) as tmp:
+                self.model.save(tmp)
+        except OSError as err:
+            raise UserError(f"could not write checkpoint {path} ({err.strerror or err}); free "
+                            "some disk space or fix the folder's permissions, then rerun "
+                            "with --resume") from None
+        if self.keep:
+            for _, old in list_checkpoints(self.folder, self.prefix)[: -self.keep]:
+                os.remove(old)

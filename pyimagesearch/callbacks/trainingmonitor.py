@@ -1,0 +1,107 @@
+"""TrainingMonitor: the per-epoch history JSON and loss/accuracy plot."""
+
+import json
+import os
+
+import keras
+
+from pyimagesearch.utils import atomic
+
+# Metric names older Keras versions used, mapped to today's.
+_RENAMED = {"acc": "accuracy", "val_acc": "val_accuracy", "lr": "learning_rate"}
+
+
+def load_history(path: str) -> dict[str, list]:
+    """Reads a history JSON (this monitor's or the classic one's), keys normalised."""
+    with open(path, encoding="utf-8") as f:
+        history = json.load(f)
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise ValueError(f"{path} is not a training history (a dict of lists)")
+    return {_RENAMED.get(k, k): v for k, v in history.items()}
+
+
+def plot_history(history: dict[str, list], path: str, title: str = "") -> None:
+    """Atomically writes a PNG with a loss panel and an accuracy panel by epoch.
+
+    The learning rate, when recorded, is drawn on a log axis of the loss panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = range(1, len(history.get("loss", [])) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, metric, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
+        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+            values = history.get(key)
+            if values:
+                ax.plot(epochs[: len(values)], values, style, label=key.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    lrs = history.get("learning_rate")
+    if lrs and all(v is not None and v > 0 for v in lrs):
+        ax_lr = ax_loss.twinx()
+        ax_lr.plot(epochs[: len(lrs)], lrs, ":", color="gray", label="learning rate")
+        ax_lr.set_yscale("log")
+        ax_lr.set_ylabel("learning rate")
+        ax_lr.legend(loc="upper center")
+    for ax, where in ((ax_loss, "upper right"), (ax_acc, "lower right")):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc=where)
+    fig.suptitle(f"{title} (epoch {len(epochs)})".strip())
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Writes the training history as JSON and a PNG plot at the end of every epoch.
+
+    The JSON is a dict of lists of plain floats (`loss`, `accuracy`,
+    `val_loss`, `val_accuracy`, `learning_rate`, ...), one entry per epoch,
+    the shape of the classic monitor's file. Both files are written
+    atomically.
+
+    Args:
+        fig_path: where the PNG goes.
+        json_path: where the JSON goes (optional).
+        start_at: the epoch training resumes from. With `start_at > 0` the
+            existing JSON is read and cut to its first `start_at` epochs, so
+            the history carries on without duplicated or stale epochs; with
+            0 any old history is discarded.
+        title: the plot's title.
+    """
+
+    def __init__(self, fig_path: str, json_path: str | None = None, start_at: int = 0,
+                 title: str = ""):
+        super().__init__()
+        self.fig_path = fig_path
+        self.json_path = json_path
+        self.start_at = start_at
+        self.title = title
+        self.history: dict[str, list] = {}
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        if self.start_at > 0 and self.json_path and os.path.exists(self.json_path):
+            old = load_history(self.json_path)
+            self.history = {k: v[: self.start_at] for k, v in old.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+        for key, value in logs.items():
+            key = _RENAMED.get(key, key)
+            values = self.history.setdefault(key, [])
+            # A metric first logged after some epochs is padded so lists stay aligned.
+            values.extend([None] * (epoch - len(values)))
+            values.append(float(keras.ops.convert_to_numpy(value)))
+        if self.json_path:
+            atomic.write_json(self.json_path, self.history)
+        plot_history(self.history, self.fig_path, self.title)

@@ -1,0 +1,1 @@
+"""Dataset input/output (HDF5 writer and batch generator)."""

@@ -1,0 +1,1 @@
+"""Schedules, atomic writes, command-line helpers and run management."""

@@ -1,0 +1,87 @@
+"""Writes that never leave a half-written file under the final name.
+
+Each helper writes to a hidden temporary file in the destination folder,
+flushes it to disk, and renames it over the destination (`os.replace` is
+atomic on POSIX and Windows), so a crash leaves either the old file or the
+new one, never a torn one.
+"""
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open folders; the rename is still atomic.
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yields a temporary path beside `path`; renames it to `path` on success.
+
+    The temporary name keeps `path`'s extension (Keras and matplotlib pick the
+    format from it) and starts with a dot, so folder listings skip it. On an
+    exception the temporary file is removed and `path` is left untouched.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    stem, ext = os.path.splitext(base)
+    if base.endswith(".weights.h5"):
+        stem, ext = base[: -len(".weights.h5")], ".weights.h5"
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from other users
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def write_text(path: str, text: str) -> None:
+    """Atomically writes `text` (UTF-8) to `path`."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _plain(value):
+    """Converts numpy scalars/arrays and non-finite floats to strict-JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str, obj) -> None:
+    """Atomically writes `obj` as indented, strict JSON (NaN and inf become null)."""
+    write_text(path, json.dumps(_plain(obj), indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,17 @@
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory):
+    """A tiny CIFAR-10 in the official layout: 5 x 20 training and 40 test images."""
+    from cifar_data import write_cifar
+
+    return write_cifar(str(tmp_path_factory.mktemp("cifar")))

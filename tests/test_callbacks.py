@@ -1,0 +1,118 @@
+import json
+import os
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+from pyimagesearch.callbacks import EpochCheckpoint, TrainingMonitor, latest_checkpoint
+from pyimagesearch.utils import atomic
+
+
+def _tiny_model():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _logs(epoch):
+    return {"loss": np.float32(1.0 / (epoch + 1)), "acc": np.float64(0.5 + epoch / 100),
+            "val_loss": np.float32(1.5 / (epoch + 1)), "val_acc": 0.4 + epoch / 100,
+            "learning_rate": np.float32(0.01)}
+
+
+def _run(monitor, epochs, model):
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    for epoch in epochs:
+        monitor.on_epoch_end(epoch, _logs(epoch))
+
+
+def test_monitor_writes_plain_float_json_and_a_png(tmp_path):
+    fig, js = str(tmp_path / "h.png"), str(tmp_path / "h.json")
+    _run(TrainingMonitor(fig, json_path=js), range(3), _tiny_model())
+    with open(js) as f:
+        history = json.load(f)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert history["loss"] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert history["accuracy"] == pytest.approx([0.5, 0.51, 0.52])
+    assert all(type(v) is float for values in history.values() for v in values)
+    image = matplotlib.image.imread(fig)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []  # no temp files left
+
+
+def test_monitor_resume_trims_later_epochs(tmp_path):
+    fig, js = str(tmp_path / "h.png"), str(tmp_path / "h.json")
+    model = _tiny_model()
+    _run(TrainingMonitor(fig, json_path=js), range(5), model)
+    # Training resumes from a checkpoint taken after epoch 3: epochs 4 and 5 are redone.
+    _run(TrainingMonitor(fig, json_path=js, start_at=3), [3], model)
+    with open(js) as f:
+        history = json.load(f)
+    assert len(history["loss"]) == 4
+    assert history["loss"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+    # A new run (start_at=0) discards the old history.
+    _run(TrainingMonitor(fig, json_path=js), [0], model)
+    with open(js) as f:
+        assert len(json.load(f)["loss"]) == 1
+
+
+def test_monitor_records_the_optimizer_lr_when_logs_lack_it(tmp_path):
+    js = str(tmp_path / "h.json")
+    monitor = TrainingMonitor(str(tmp_path / "h.png"), json_path=js)
+    monitor.set_model(_tiny_model())
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0, {"loss": 1.0})
+    with open(js) as f:
+        assert json.load(f)["learning_rate"] == pytest.approx([0.1])
+
+
+def test_epoch_checkpoint_every_keep_and_last(tmp_path):
+    model = _tiny_model()
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = np.arange(16) % 2
+    folder = str(tmp_path / "ckpt")
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0,
+              callbacks=[EpochCheckpoint(folder, prefix="tiny", every=2, keep=2)])
+    assert sorted(os.listdir(folder)) == ["tiny_epoch_004.keras", "tiny_epoch_005.keras"]
+    epoch, path = latest_checkpoint(folder, "tiny")
+    assert epoch == 5
+    restored = keras.models.load_model(path)
+    assert int(restored.optimizer.iterations.numpy()) == 10  # 5 epochs x 2 steps
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+def test_epoch_checkpoint_skips_a_diverged_model(tmp_path):
+    model = _tiny_model()
+    checkpoint = EpochCheckpoint(str(tmp_path), every=1)
+    checkpoint.set_model(model)
+    checkpoint.set_params({"epochs": 3})
+    checkpoint.on_epoch_end(0, {"loss": 0.5})
+    checkpoint.on_epoch_end(1, {"loss": float("nan")})
+    assert os.listdir(tmp_path) == ["epoch_001.keras"]
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    path = str(tmp_path / "history.json")
+    atomic.write_json(path, {"loss": [1.0]})
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(path) as tmp:
+            with open(tmp, "w") as f:
+                f.write('{"loss": [')  # half-written, then the process "crashes"
+            raise RuntimeError("crash")
+    with open(path) as f:
+        assert json.load(f) == {"loss": [1.0]}
+    assert os.listdir(tmp_path) == ["history.json"]
+
+
+def test_json_has_no_numpy_or_nan(tmp_path):
+    path = str(tmp_path / "x.json")
+    atomic.write_json(path, {"a": np.float32(1.5), "b": [np.int64(2), float("nan")],
+                             "c": np.arange(2)})
+    with open(path) as f:
+        assert json.load(f) == {"a": 1.5, "b": [2, None], "c": [0, 1]}

@@ -1,0 +1,155 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import train_cifar10
+from pyimagesearch.datasets import cifar10
+from pyimagesearch.datasets.cifar10 import load_cifar10
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = "minigooglenet_cifar10"
+pytestmark = pytest.mark.slow
+
+
+def _train(data, output, *extra):
+    return train_cifar10.main(["--data", data, "--output", str(output), "--batch-size", "32",
+                               "--verbose", "0", *extra])
+
+
+def _history(output):
+    with open(os.path.join(output, f"{NAME}.json")) as f:
+        return json.load(f)
+
+
+def _checkpoints(output):
+    return sorted(os.listdir(os.path.join(output, "checkpoints")))
+
+
+@pytest.fixture(scope="module")
+def finished_run(cifar_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    assert _train(cifar_dir, output, "--epochs", "2", "--seed", "3") == 0
+    return output
+
+
+def test_two_epochs_write_every_output(finished_run, cifar_dir):
+    out = str(finished_run)
+    for suffix in (".keras", ".json", ".png", "_report.txt", "_args.json"):
+        assert os.path.getsize(os.path.join(out, NAME + suffix)) > 0, suffix
+    assert _checkpoints(out) == [f"{NAME}_epoch_001.keras", f"{NAME}_epoch_002.keras"]
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+    history = _history(out)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history)
+    assert all(len(v) == 2 for v in history.values())
+    assert history["learning_rate"] == pytest.approx([1e-2, 5e-3])  # poly decay over 2 epochs
+
+    with open(os.path.join(out, f"{NAME}_args.json")) as f:
+        settings = json.load(f)
+    assert settings["args"]["epochs"] == 2 and settings["args"]["batch_size"] == 32
+    assert settings["args"]["seed"] == 3 and settings["backend"] == keras.backend.backend()
+
+    # The saved model loads in safe mode and classifies raw uint8 images by itself.
+    model = keras.models.load_model(os.path.join(out, f"{NAME}.keras"))
+    assert model.input.dtype == "uint8"
+    _, (x_test, y_test), names = load_cifar10(cifar_dir)
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
+    with open(os.path.join(out, f"{NAME}_report.txt")) as f:
+        report = f.read()
+    assert f"test accuracy: {accuracy:.4f} ({round(accuracy * 40)} of 40 images)" in report
+    assert all(name in report for name in names)
+
+
+def test_seed_makes_a_run_repeatable(finished_run, cifar_dir, tmp_path):
+    assert _train(cifar_dir, tmp_path, "--epochs", "2", "--seed", "3") == 0
+    first = keras.models.load_model(os.path.join(finished_run, f"{NAME}.keras"))
+    second = keras.models.load_model(os.path.join(tmp_path, f"{NAME}.keras"))
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert _history(tmp_path) == _history(finished_run)
+
+
+def test_resume_continues_the_run(cifar_dir, tmp_path, capsys):
+    # 100 images at --batch-size 50: 2 steps an epoch.
+    assert train_cifar10.main(["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "1",
+                               "--batch-size", "50", "--lr", "0.02", "--verbose", "0"]) == 0
+    first = _history(tmp_path)
+    # The resumed run is given neither --batch-size nor --lr: both come from the saved run.
+    assert train_cifar10.main(["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "2",
+                               "--resume", "--verbose", "0"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    history = _history(tmp_path)
+    assert all(len(v) == 2 for v in history.values())
+    assert history["loss"][0] == first["loss"][0]
+    assert history["learning_rate"] == pytest.approx([0.02, 0.01])
+    assert _checkpoints(tmp_path)[-1] == f"{NAME}_epoch_002.keras"
+    model = keras.models.load_model(os.path.join(tmp_path, f"{NAME}.keras"))
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
+    with open(os.path.join(tmp_path, f"{NAME}_args.json")) as f:
+        settings = json.load(f)
+    assert settings["initial_epoch"] == 1 and settings["args"]["batch_size"] == 50
+
+
+def _error(capsys, argv):
+    assert train_cifar10.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_existing_and_finished_runs_are_not_overwritten(finished_run, cifar_dir, capsys):
+    base = ["--data", cifar_dir, "--output", str(finished_run), "--verbose", "0"]
+    assert "--resume" in _error(capsys, base + ["--epochs", "2"])
+    assert "--epochs" in _error(capsys, base + ["--epochs", "2", "--resume"])
+
+
+def test_resume_with_nothing_to_resume(cifar_dir, tmp_path, capsys):
+    assert "no checkpoint" in _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path),
+                                              "--resume"])
+
+
+def test_user_errors(cifar_dir, tmp_path, capsys, monkeypatch):
+    out = ["--output", str(tmp_path / "out")]
+    assert "does not exist" in _error(capsys, ["--data", str(tmp_path / "missing")] + out)
+    not_cifar = tmp_path / "data_batch_1"
+    not_cifar.write_bytes(b"hello")
+    assert "holds neither" in _error(capsys, ["--data", str(tmp_path)] + out)
+    assert "not a readable" in _error(capsys, ["--data", str(not_cifar)] + out)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert "cannot write to --output" in _error(capsys, ["--data", cifar_dir, "--output",
+                                                         str(blocker / "sub")])
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar10, "CACHE_DIR", str(tmp_path / "cache"))
+    assert "could not download" in _error(capsys, out)
+
+
+@pytest.mark.parametrize("flag", [["--epochs", "0"], ["--batch-size", "-4"], ["--lr", "0"],
+                                  ["--lr", "fast"]])
+def test_bad_flags_exit_2_in_one_line(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_cifar10.main(flag)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and flag[0] in err
+
+
+def test_shell_user_sees_one_line_and_status_2(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train_cifar10.py"), "--data",
+                             str(tmp_path / "nope"), "--output", str(tmp_path / "o")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+
+    help_text = subprocess.run([sys.executable, os.path.join(ROOT, "train_cifar10.py"),
+                                "--help"], capture_output=True, text=True, timeout=60).stdout
+    for flag in ("--data", "--output", "--epochs", "--batch-size", "--lr", "--seed", "--resume"):
+        assert flag in help_text
+    assert "(default: 70)" in help_text

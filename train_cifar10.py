@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Train MiniGoogLeNet on CIFAR-10 from scratch.
+
+    python train_cifar10.py                          # download CIFAR-10, train 70 epochs
+    python train_cifar10.py --data cifar-10-python.tar.gz --output runs/a
+    python train_cifar10.py --output runs/a --resume # continue from the last checkpoint
+
+Writes to --output: minigooglenet_cifar10.keras (the final model, which takes
+raw uint8 images), .json and .png (history), _report.txt (test-set report),
+_args.json (resolved settings) and checkpoints/.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+from config import cifar10_config as config  # noqa: E402
+from pyimagesearch.utils.cli import (  # noqa: E402
+    ArgumentParser, handle_user_errors, positive_float, positive_int)
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(description="Train MiniGoogLeNet on CIFAR-10 (defaults: the "
+                                        "published recipe, config/cifar10_config.py).")
+    parser.add_argument("--data", default=config.DATA,
+                        help="cifar-10-python.tar.gz, a cifar-10-batches-py/ folder, or a folder "
+                             "holding either; by default the official archive is downloaded")
+    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
+    parser.add_argument("--epochs", type=positive_int, default=config.EPOCHS,
+                        help="the run's total epochs (a resumed run continues up to it); the LR "
+                             "decays to zero over them")
+    parser.add_argument("--batch-size", type=positive_int, default=config.BATCH_SIZE,
+                        help="images per training step")
+    parser.add_argument("--lr", type=positive_float, default=config.LR,
+                        help="initial learning rate of the polynomial decay")
+    parser.add_argument("--power", type=positive_float, default=config.POWER,
+                        help="power of the polynomial LR decay (1: linear)")
+    parser.add_argument("--momentum", type=float, default=config.MOMENTUM, help="SGD momentum")
+    parser.add_argument("--shift", type=float, default=config.SHIFT,
+                        help="largest random shift, as a fraction of width and height (0: none)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
+                        help="random horizontal flips")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed for a repeatable run (also makes TensorFlow deterministic)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
+                        help="save a checkpoint every this many epochs")
+    parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
+                        help="how many of the newest checkpoints to keep (0: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest checkpoint in --output (weights, "
+                             "optimizer, epoch, history); settings not given again are the "
+                             "saved run's")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run even if --output holds one (its checkpoints are "
+                             "deleted)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
+    return parser
+
+
+@handle_user_errors
+def main(argv=None) -> int:
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.datasets.cifar10 import load_cifar10
+    from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
+    from pyimagesearch.preprocessing import build_augmentation, with_preprocessing
+    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils.backend import seed_everything
+
+    paths = runs.RunPaths(args.output, config.MODEL_NAME)
+    if args.resume:
+        args = runs.inherit_saved_args(args, parser, argv, paths)
+    runs.check_writable(args.output)
+    initial_epoch, checkpoint = runs.start_or_resume(paths, args.resume, args.force, args.epochs)
+
+    (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
+    if keras.config.image_data_format() == "channels_first":
+        x_train, x_test = x_train.transpose(0, 3, 1, 2), x_test.transpose(0, 3, 1, 2)
+    print(f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images", flush=True)
+
+    if args.seed is not None:
+        seed_everything(args.seed)
+    if checkpoint:
+        print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
+              flush=True)
+        model = runs.load_checkpoint(checkpoint)
+    else:
+        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
+        # Per-pixel mean image of the training set, carried inside the model.
+        mean = x_train.mean(axis=0, dtype=np.float64)
+        augmentation = build_augmentation(shift=args.shift, flip=args.flip, seed=args.seed)
+        model = with_preprocessing(network, mean, augmentation, name=config.MODEL_NAME)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=args.lr,
+                                                     momentum=args.momentum),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
+
+    callbacks = runs.training_callbacks(paths, runs.poly_schedule(args), initial_epoch,
+                                        args.checkpoint_every, args.keep_checkpoints,
+                                        title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}")
+    model.fit(x_train, y_train, validation_data=(x_test, y_test), batch_size=args.batch_size,
+              epochs=args.epochs, initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks,
+              verbose=args.verbose)
+    runs.check_finite(model.history, paths)
+    runs.save_model(model, paths.model)
+
+    probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=0)
+    report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,
+                                         title=f"{config.MODEL_NAME} after {args.epochs} epochs")
+    atomic.write_text(paths.file("_report.txt"), report)
+    print(report)
+    print(f"wrote {paths.model}, {paths.history}, {paths.plot}, "
+          f"{paths.file('_report.txt')}, {paths.args}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
