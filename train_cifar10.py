@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from config import cifar10_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, handle_user_errors, positive_float, positive_int)
+    ArgumentParser, add_training_arguments, handle_user_errors)
 
 
 def get_args_parser() -> ArgumentParser:
@@ -27,36 +27,12 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--data", default=config.DATA,
                         help="cifar-10-python.tar.gz, a cifar-10-batches-py/ folder, or a folder "
                              "holding either; by default the official archive is downloaded")
-    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
-    parser.add_argument("--epochs", type=positive_int, default=config.EPOCHS,
-                        help="the run's total epochs (a resumed run continues up to it); the LR "
-                             "decays to zero over them")
-    parser.add_argument("--batch-size", type=positive_int, default=config.BATCH_SIZE,
-                        help="images per training step")
-    parser.add_argument("--lr", type=positive_float, default=config.LR,
-                        help="initial learning rate of the polynomial decay")
-    parser.add_argument("--power", type=positive_float, default=config.POWER,
-                        help="power of the polynomial LR decay (1: linear)")
+    add_training_arguments(parser, config)
     parser.add_argument("--momentum", type=float, default=config.MOMENTUM, help="SGD momentum")
     parser.add_argument("--shift", type=float, default=config.SHIFT,
                         help="largest random shift, as a fraction of width and height (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed for a repeatable run (also makes TensorFlow deterministic)")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
-                        help="save a checkpoint every this many epochs")
-    parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
-                        help="how many of the newest checkpoints to keep (0: all)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in --output (weights, "
-                             "optimizer, epoch, history); settings not given again are the "
-                             "saved run's")
-    parser.add_argument("--force", action="store_true",
-                        help="start a new run even if --output holds one (its checkpoints are "
-                             "deleted)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
     return parser
 
 
@@ -75,10 +51,7 @@ def main(argv=None) -> int:
     from pyimagesearch.utils.backend import seed_everything
 
     paths = runs.RunPaths(args.output, config.MODEL_NAME)
-    if args.resume:
-        args = runs.inherit_saved_args(args, parser, argv, paths)
-    runs.check_writable(args.output)
-    initial_epoch, checkpoint = runs.start_or_resume(paths, args.resume, args.force, args.epochs)
+    args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
 
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
     if keras.config.image_data_format() == "channels_first":
@@ -102,14 +75,9 @@ def main(argv=None) -> int:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
-    callbacks = runs.training_callbacks(paths, runs.poly_schedule(args), initial_epoch,
-                                        args.checkpoint_every, args.keep_checkpoints,
-                                        title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}")
-    model.fit(x_train, y_train, validation_data=(x_test, y_test), batch_size=args.batch_size,
-              epochs=args.epochs, initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks,
-              verbose=args.verbose)
-    runs.check_finite(model.history, paths)
-    runs.save_model(model, paths.model)
+    runs.train(model, (x_train, y_train), paths, args, initial_epoch,
+               title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
+               validation_data=(x_test, y_test), shuffle=True)
 
     probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=0)
     report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,

@@ -67,3 +67,16 @@ def test_channel_mean_and_saved_model_carries_it(tmp_path):
 def test_mean_of_the_wrong_shape():
     with pytest.raises(ValueError, match="mean"):
         with_preprocessing(_identity_network((32, 32, 3)), np.zeros((16, 16, 3)))
+
+
+def test_saved_augmentation_loads_again(tmp_path):
+    # Keras 3.15's own RandomShear saves a config its constructor refuses.
+    x = _batch("uint8")
+    augment = build_augmentation(shift=0.2, flip=True, rotation=18, zoom=0.15, shear=0.15)
+    model = with_preprocessing(_identity_network((32, 32, 3)), [1.0, 2.0, 3.0], augment)
+    path = str(tmp_path / "aug.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)  # safe mode
+    shear = loaded.get_layer("augmentation").get_layer("augmentation_shear")
+    assert shear.x_factor == (-0.15, 0.15) or list(shear.x_factor) == [-0.15, 0.15]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

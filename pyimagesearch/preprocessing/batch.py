@@ -10,6 +10,27 @@ import numpy as np
 from keras import layers
 
 
+@keras.saving.register_keras_serializable(package="pyimagesearch")
+class RandomShear(layers.RandomShear):
+    """`keras.layers.RandomShear` whose saved models load again.
+
+    Keras 3.15's RandomShear saves a factor `f` as the range `[-f, f]`, which
+    its own constructor then rejects (each bound must lie in [0, 1]), so no
+    model holding it can be reloaded. This subclass saves the `f` it was
+    built with. Import `pyimagesearch.preprocessing` before loading a model
+    that uses it.
+    """
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, **kwargs):
+        super().__init__(x_factor=x_factor, y_factor=y_factor, **kwargs)
+        self._factors = (x_factor, y_factor)
+
+    def get_config(self):
+        config = super().get_config()
+        config["x_factor"], config["y_factor"] = self._factors
+        return config
+
+
 def build_augmentation(shift: float = 0.0, flip: bool = False, rotation: float = 0.0,
                        zoom: float = 0.0, shear: float = 0.0, fill_mode: str = "nearest",
                        seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
@@ -35,8 +56,8 @@ def build_augmentation(shift: float = 0.0, flip: bool = False, rotation: float =
         block.append(layers.RandomZoom(zoom, zoom, fill_mode=fill_mode, seed=seed,
                                        name=f"{name}_zoom"))
     if shear:
-        block.append(layers.RandomShear(shear, shear, fill_mode=fill_mode, seed=seed,
-                                        name=f"{name}_shear"))
+        block.append(RandomShear(shear, shear, fill_mode=fill_mode, seed=seed,
+                                 name=f"{name}_shear"))
     if shift:
         block.append(layers.RandomTranslation(shift, shift, fill_mode=fill_mode, seed=seed,
                                               name=f"{name}_shift"))

@@ -33,15 +33,54 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number above 0."""
+def _finite_float(text: str, ok, requirement: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not (abs(value) < float("inf") and ok(value)):
+        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    return _finite_float(text, lambda v: v > 0, "a positive number")
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0."""
+    return _finite_float(text, lambda v: v >= 0, "0 or more")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
+    """Adds the flags every training script shares, their defaults from `config`."""
+    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
+    parser.add_argument("--epochs", type=positive_int, default=config.EPOCHS,
+                        help="the run's total epochs (a resumed run continues up to it); the LR "
+                             "decays to zero over them")
+    parser.add_argument("--batch-size", type=positive_int, default=config.BATCH_SIZE,
+                        help="images per training step")
+    parser.add_argument("--lr", type=positive_float, default=config.LR,
+                        help="initial learning rate of the polynomial decay; with --resume, "
+                             "the decay restarts from this rate at the resumed epoch")
+    parser.add_argument("--power", type=non_negative_float, default=config.POWER,
+                        help="power of the polynomial LR decay (1: linear, 0: constant)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed for a repeatable run (also makes TensorFlow deterministic)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
+                        help="save a checkpoint every this many epochs")
+    parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
+                        help="how many of the newest checkpoints to keep (0: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest checkpoint in --output (weights, "
+                             "optimizer, epoch, history); settings not given again are the "
+                             "saved run's")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run even if --output holds one (its checkpoints are "
+                             "deleted)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
 
 
 def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:

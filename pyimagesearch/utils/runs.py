@@ -13,6 +13,7 @@ import numpy as np
 
 from pyimagesearch.callbacks.epochcheckpoint import EpochCheckpoint, list_checkpoints
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
+from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
 from pyimagesearch.utils import atomic
 from pyimagesearch.utils.cli import explicit_flags
 from pyimagesearch.utils.errors import UserError
@@ -56,33 +57,57 @@ class RunPaths:
         return list_checkpoints(self.checkpoints, self.name)
 
 
-def check_writable(folder: str) -> None:
+def check_writable(folder: str, flag: str = "--output") -> None:
     """Creates `folder` if needed and proves a file can be written in it."""
     try:
         os.makedirs(folder, exist_ok=True)
         atomic.write_text(os.path.join(folder, ".write_test"), "")
         os.remove(os.path.join(folder, ".write_test"))
     except OSError as err:
-        raise UserError(f"cannot write to --output {folder} ({err.strerror or err}); choose a "
+        raise UserError(f"cannot write to {flag} {folder} ({err.strerror or err}); choose a "
                         "folder you can write to") from None
 
 
-def inherit_saved_args(args: argparse.Namespace, parser: argparse.ArgumentParser, argv,
-                       paths: RunPaths) -> argparse.Namespace:
-    """On `--resume`: settings not typed on this command line come from the saved run."""
+def _saved_args(paths: RunPaths) -> dict:
     if not os.path.exists(paths.args):
-        return args
+        return {}
     try:
         with open(paths.args, encoding="utf-8") as f:
-            saved = json.load(f).get("args", {})
-    except (OSError, ValueError, AttributeError) as err:
+            saved = json.load(f)["args"]
+        if not isinstance(saved, dict):
+            raise ValueError("'args' is not a dict")
+        return saved
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"cannot read the saved settings {paths.args} ({err}); delete it to "
                         "resume with the settings on the command line") from None
+
+
+def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
+                paths: RunPaths):
+    """Settles the run's settings and where it starts, before any data is read.
+
+    On `--resume`, settings not typed on this command line come from the saved
+    run, and a typed `--lr` becomes a restart of the LR decay at the resumed
+    epoch (recorded in `args.lr_restarts`, so it survives later resumes),
+    while `args.lr` stays the run's first rate.
+
+    Returns:
+        `(args, initial_epoch, checkpoint_path)`; `(args, 0, None)` for a new run.
+    """
+    saved = _saved_args(paths) if args.resume else {}
     typed = explicit_flags(parser, argv)
     for key, value in saved.items():
         if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
             setattr(args, key, value)
-    return args
+    check_writable(args.output)
+    initial_epoch, checkpoint = start_or_resume(paths, args.resume, args.force, args.epochs)
+    restarts = {int(e): float(lr) for e, lr in saved.get("lr_restarts", {}).items()}
+    if checkpoint and "lr" in typed and "lr" in saved:
+        restarts = {e: lr for e, lr in restarts.items() if e < initial_epoch}
+        restarts[initial_epoch] = args.lr
+        args.lr = saved["lr"]
+    args.lr_restarts = {str(e): lr for e, lr in sorted(restarts.items())}
+    return args, initial_epoch, checkpoint
 
 
 def start_or_resume(paths: RunPaths, resume: bool, force: bool, epochs: int):
@@ -135,21 +160,45 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
     })
 
 
-def training_callbacks(paths: RunPaths, schedule, initial_epoch: int, checkpoint_every: int,
-                       keep_checkpoints: int, title: str) -> list:
-    """LR schedule, checkpoints and the monitor, in the order their logs depend on."""
-    return [
-        keras.callbacks.LearningRateScheduler(schedule),
-        EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=checkpoint_every,
-                        keep=keep_checkpoints),
+def train(model: keras.Model, data, paths: RunPaths, args: argparse.Namespace,
+          initial_epoch: int, title: str, **fit_kwargs) -> keras.callbacks.History:
+    """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
+
+    Args:
+        model: a compiled model.
+        data: `(x, y)` arrays, or a `PyDataset` of batches.
+        paths: the run's files.
+        args: the run's settings (`epochs`, `batch_size`, `checkpoint_every`, ...).
+        initial_epoch: the epoch to start from (0, or the resumed checkpoint's).
+        title: the plot's title.
+        **fit_kwargs: passed on to `fit` (`validation_data`, `shuffle`, ...).
+
+    Raises:
+        UserError: the loss diverged, or a file could not be written.
+    """
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(poly_schedule(args)),
+        EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
+                        keep=args.keep_checkpoints),
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if isinstance(data, tuple):
+        x, y = data
+        fit_kwargs.setdefault("batch_size", args.batch_size)
+    else:
+        x, y = data, None
+    history = model.fit(x, y, epochs=args.epochs, initial_epoch=initial_epoch,
+                        callbacks=callbacks, verbose=args.verbose, **fit_kwargs)
+    check_finite(history, paths)
+    save_model(model, paths.model)
+    return history
 
 
 def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
-    return PolynomialDecay(args.lr, args.epochs, args.power)
+    """The run's LR schedule: `--lr`, `--epochs`, `--power` and any `--resume --lr` restarts."""
+    return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts)
 
 
 def check_finite(history: keras.callbacks.History, paths: RunPaths) -> None:

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Turn the Tiny ImageNet-200 download into HDF5 files, once.
+
+    python build_tiny_hdf5.py --dataset-dir ~/data/tiny-imagenet-200 --hdf5-dir ~/data/tiny-hdf5
+
+Writes to --hdf5-dir: train.hdf5 (the training images minus a stratified,
+seeded test split), val.hdf5 (the official validation set), test.hdf5 (the
+carved split) and mean.json (the training split's mean R, G, B). Each file
+holds `images` (N, 64, 64, 3) uint8 RGB, `labels` (N,), `class_names` and
+`wnids`. Files are written under temporary names and renamed when complete;
+rerunning an interrupted build finishes it.
+"""
+
+import argparse
+import glob
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+from config import tiny_imagenet_config as config  # noqa: E402
+from pyimagesearch.utils.cli import (  # noqa: E402
+    ArgumentParser, handle_user_errors, positive_int)
+
+SPLITS = ("train", "val", "test")
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(description="Build the Tiny ImageNet-200 HDF5 files "
+                                        "(defaults: config/tiny_imagenet_config.py).")
+    parser.add_argument("--dataset-dir", default=config.DATASET_DIR,
+                        help="the tiny-imagenet-200 folder of the unzipped download")
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+                        help="folder for train.hdf5, val.hdf5, test.hdf5 and mean.json")
+    parser.add_argument("--test-per-class", type=positive_int, default=config.TEST_PER_CLASS,
+                        help="training images per class carved out as the test split")
+    parser.add_argument("--seed", type=int, default=config.SPLIT_SEED,
+                        help="random_state of the stratified test split")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="threads decoding JPEGs")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip (and count) unreadable images instead of stopping")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if --hdf5-dir holds finished files")
+    return parser
+
+
+def _decode_or_error(path):
+    from pyimagesearch.datasets.tinyimagenet import decode_image
+
+    size = (config.IMAGE_SIZE, config.IMAGE_SIZE)
+    try:
+        return decode_image(path, size), None
+    except ValueError as err:
+        return None, str(err)
+
+
+def write_split(path, paths, labels, layout, args, attrs, chunk=1000):
+    """Decodes `paths` in parallel and writes them with their labels.
+
+    Returns:
+        `(written, skipped)`: the number of images written and the errors of
+        those skipped. The training split's mean R, G, B goes in its attributes.
+    """
+    import numpy as np
+    from keras.utils import Progbar
+
+    from pyimagesearch.io import HDF5DatasetWriter
+    from pyimagesearch.utils.errors import UserError
+
+    size = config.IMAGE_SIZE
+    skipped = []
+    rgb_sum = np.zeros(3, dtype=np.float64)
+    progress = Progbar(len(paths), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
+    with HDF5DatasetWriter((len(paths), size, size, 3), path, buf_size=chunk) as writer, \
+            ThreadPoolExecutor(args.workers) as pool:
+        writer.store_class_labels(layout.class_names, layout.wnids)
+        for start in range(0, len(paths), chunk):
+            batch_paths = paths[start:start + chunk]
+            decoded = list(pool.map(_decode_or_error, batch_paths))
+            keep = [i for i, (image, _) in enumerate(decoded) if image is not None]
+            for image, error in decoded:
+                if error is not None:
+                    if not args.skip_bad:
+                        raise UserError(f"{error}; replace or delete it, or rerun with "
+                                        "--skip-bad to leave such images out")
+                    skipped.append(error)
+            if keep:
+                images = np.stack([decoded[i][0] for i in keep])
+                writer.add(images, labels[start:start + chunk][keep])
+                rgb_sum += images.sum(axis=(0, 1, 2), dtype=np.float64)
+            progress.update(min(start + chunk, len(paths)))
+        for key, value in attrs.items():
+            writer.db.attrs[key] = value
+        written = writer.idx + writer.buffered
+        if written and os.path.basename(path) == "train.hdf5":
+            writer.db.attrs["mean_rgb"] = rgb_sum / (written * size * size)
+    return written, skipped
+
+
+def _split_settings(args, layout):
+    return {"split_seed": args.seed, "test_per_class": args.test_per_class,
+            "num_classes": len(layout.wnids)}
+
+
+def _check_existing(args, layout):
+    """Which splits still need building; refuses to redo a finished build without --force."""
+    import h5py
+
+    from pyimagesearch.io import is_complete
+    from pyimagesearch.utils.errors import UserError
+
+    paths = {s: os.path.join(args.hdf5_dir, f"{s}.hdf5") for s in SPLITS}
+    done = {s for s, p in paths.items() if is_complete(p)}
+    mean_json = os.path.join(args.hdf5_dir, "mean.json")
+    if args.force:
+        return list(SPLITS)
+    if done == set(SPLITS) and os.path.exists(mean_json):
+        raise UserError(f"{args.hdf5_dir} already holds a finished build (train, val and test "
+                        "HDF5 files and mean.json); pass --force to rebuild it")
+    wanted = _split_settings(args, layout)
+    for split in sorted(done):
+        with h5py.File(paths[split], "r") as db:
+            found = {k: db.attrs.get(k) for k in wanted}
+        if any(found[k] != v for k, v in wanted.items()):
+            raise UserError(f"{paths[split]} was built with other settings ({found}, now "
+                            f"{wanted}); pass --force to rebuild everything")
+    if done:
+        print(f"finished earlier: {', '.join(sorted(done))}; building the rest", flush=True)
+    return [s for s in SPLITS if s not in done]
+
+
+@handle_user_errors
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+
+    import h5py
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from pyimagesearch.datasets.tinyimagenet import parse_layout
+    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils.errors import UserError
+
+    started = time.time()
+    layout = parse_layout(args.dataset_dir)
+    counts = np.bincount(layout.train_labels, minlength=len(layout.wnids))
+    if args.test_per_class >= counts.min():
+        raise UserError(f"--test-per-class {args.test_per_class} leaves no training images for "
+                        f"a class with {counts.min()}; pass a smaller --test-per-class")
+    runs.check_writable(args.hdf5_dir, flag="--hdf5-dir")
+    todo = _check_existing(args, layout)
+    for stale in glob.glob(os.path.join(args.hdf5_dir, ".*.tmp.hdf5")):
+        os.remove(stale)  # left by an interrupted build
+
+    train_paths, test_paths, train_labels, test_labels = train_test_split(
+        layout.train_paths, layout.train_labels, test_size=args.test_per_class * len(counts),
+        stratify=layout.train_labels, random_state=args.seed)
+    sources = {"train": (train_paths, train_labels),
+               "val": (layout.val_paths, layout.val_labels),
+               "test": (test_paths, test_labels)}
+    print(f"{len(layout.wnids)} classes; train {len(train_paths)}, val "
+          f"{len(layout.val_paths)}, test {len(test_paths)} images", flush=True)
+
+    summary = []
+    for split in todo:
+        paths, labels = sources[split]
+        out = os.path.join(args.hdf5_dir, f"{split}.hdf5")
+        print(f"[{split}] {out}", flush=True)
+        t0 = time.time()
+        written, skipped = write_split(out, paths, np.asarray(labels), layout, args,
+                                       {"split": split, **_split_settings(args, layout)})
+        seconds = time.time() - t0
+        summary.append(f"{split}: {written} images ({len(skipped)} skipped), "
+                       f"{os.path.getsize(out) / max(written, 1):,.0f} bytes per image, "
+                       f"{written / seconds:,.0f} images/s")
+        for error in skipped:
+            print(f"  skipped {error}", file=sys.stderr)
+
+    with h5py.File(os.path.join(args.hdf5_dir, "train.hdf5"), "r") as db:
+        mean = db.attrs["mean_rgb"]
+    atomic.write_json(os.path.join(args.hdf5_dir, "mean.json"),
+                      {"R": float(mean[0]), "G": float(mean[1]), "B": float(mean[2])})
+    print("\n".join(summary))
+    print(f"mean R, G, B: {mean[0]:.3f}, {mean[1]:.3f}, {mean[2]:.3f}; done in "
+          f"{time.time() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Defaults of `build_tiny_hdf5.py` and `train_tinyimagenet.py`: the public
+DeeperGoogLeNet recipe that reached 57.3% rank-1 on Tiny ImageNet-200
+(../shared/ARCHITECTURES.md)."""
+
+# Building the HDF5 files
+DATASET_DIR = "datasets/tiny-imagenet-200"   # the unzipped official download
+HDF5_DIR = "datasets/tiny-imagenet-200/hdf5"
+TEST_PER_CLASS = 50     # test split carved from the training images, per class
+SPLIT_SEED = 42         # random_state of the stratified split (the public recipe's)
+IMAGE_SIZE = 64         # images are decoded to IMAGE_SIZE x IMAGE_SIZE x 3 RGB
+
+# Training
+MODEL_NAME = "deepergooglenet_tinyimagenet"
+OUTPUT = "output"
+EPOCHS = 70             # the LR reaches zero at the end of the last epoch
+BATCH_SIZE = 64
+LR = 1e-3               # Adam, first epoch's learning rate
+POWER = 1.0             # polynomial decay power (1: linear to zero; 0: constant)
+REG = 2e-4              # L2 factor of every kernel
+
+# Augmentation (batch layers inside the model, active in training only)
+ROTATION = 18.0         # degrees
+ZOOM = 0.15             # fraction
+SHIFT = 0.2             # fraction of width and height
+SHEAR = 0.15            # fraction
+FLIP = True             # random horizontal flips
+
+CHECKPOINT_EVERY = 1    # epochs between checkpoints
+KEEP_CHECKPOINTS = 3    # newest checkpoints kept

@@ -1,0 +1,211 @@
+"""HDF5DatasetGenerator: whole batches from an HDF5 file, as a `keras.utils.PyDataset`."""
+
+import math
+import os
+
+import h5py
+import keras
+import numpy as np
+
+from pyimagesearch.io.hdf5datasetwriter import FORMAT
+from pyimagesearch.utils.errors import UserError
+
+# Hold a file in memory only if it takes at most this share of the memory available now.
+IN_MEMORY_SHARE = 0.25
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not Linux: assume 4 GiB free
+        return 4 << 30
+
+
+def check_hdf5(path: str, data_key: str = "images", image_shape=None) -> None:
+    """Raises a UserError unless `path` is a complete dataset file of this project.
+
+    Checks, in order: the file exists and is HDF5, it carries this project's
+    format mark and completion mark, it holds `data_key` (uint8, 4-D, of
+    `image_shape` if given) and `labels` of the same length.
+    """
+    hint = "rebuild it with build_tiny_hdf5.py --force"
+    if not os.path.isfile(path):
+        raise UserError(f"{path} does not exist; build it with build_tiny_hdf5.py or point "
+                        "--hdf5-dir at the folder that holds it")
+    try:
+        db = h5py.File(path, "r")
+    except OSError:
+        raise UserError(f"{path} is not a readable HDF5 file (truncated or damaged); "
+                        f"{hint}") from None
+    with db:
+        if db.attrs.get("format") != FORMAT:
+            raise UserError(f"{path} was not written by this project's HDF5DatasetWriter; "
+                            f"{hint}")
+        if not db.attrs.get("complete"):
+            raise UserError(f"{path} was never finished (its build was interrupted); {hint}")
+        images, labels = db.get(data_key), db.get("labels")
+        if not isinstance(images, h5py.Dataset) or not isinstance(labels, h5py.Dataset):
+            raise UserError(f"{path} lacks its '{data_key}' or 'labels' dataset; {hint}")
+        if images.dtype != np.uint8 or images.ndim != 4 or (
+                image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape)):
+            raise UserError(f"{path} holds {images.dtype} images of shape "
+                            f"{tuple(images.shape[1:])}, not uint8 "
+                            f"{tuple(image_shape or ('H', 'W', 'C'))}; {hint}")
+        if labels.shape != (images.shape[0],):
+            raise UserError(f"{path} has {labels.shape[0]} labels for {images.shape[0]} images; "
+                            f"{hint}")
+        try:  # reading the last chunk finds a file cut short after its header was written
+            images[-1]
+            labels[-1]
+        except OSError:
+            raise UserError(f"{path} is truncated; {hint}") from None
+
+
+def read_class_names(path: str) -> list[str]:
+    """The class names stored in a dataset file (empty if none)."""
+    with h5py.File(path, "r") as db:
+        if "class_names" not in db:
+            return []
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in db["class_names"][:]]
+
+
+class HDF5DatasetGenerator(keras.utils.PyDataset):
+    """Batches of `(images, labels)` read from an HDF5 file written by `HDF5DatasetWriter`.
+
+    Batches are read as a few contiguous slices, never image by image: the
+    file is cut into blocks of `block` rows (its chunk length), and each epoch
+    visits the blocks in a new seeded random order, so every image is seen
+    exactly once an epoch and batches differ from epoch to epoch. Epoch `e`
+    (counted by `on_epoch_begin`, or set with `set_epoch`) always has the same
+    order for the same seed, so a resumed run sees the data as an
+    uninterrupted one would. Files
+    written by `build_tiny_hdf5.py` are already in random order. When the
+    images are held in memory, the order is a full permutation instead.
+
+    Images stay uint8 (the model does its own normalisation). Each worker
+    process opens its own h5py handle.
+
+    Args:
+        db_path: the HDF5 file.
+        batch_size: images per batch; the last batch of an epoch may be smaller.
+        classes: with `binarize`, the number of classes for one-hot labels.
+        binarize: return one-hot float32 labels instead of integer labels.
+        shuffle: visit the data in a new random order every epoch.
+        seed: seed of the order; epoch `e` of a seeded generator always has
+            the same order.
+        in_memory: `True`, `False`, or "auto" (hold the images in memory when
+            they take at most a quarter of the memory available now).
+        preprocessors: optional classic preprocessors applied to whole batches.
+        data_key: the image dataset's name.
+        block: rows read as one contiguous slice (default: the file's chunk length).
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
+    """
+
+    def __init__(self, db_path: str, batch_size: int, classes: int | None = None,
+                 binarize: bool = False, shuffle: bool = True, seed: int | None = None,
+                 in_memory="auto", preprocessors=None, data_key: str = "images",
+                 block: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
+        if binarize and not classes:
+            raise ValueError("`classes` is needed to one-hot encode labels (binarize=True).")
+        check_hdf5(db_path, data_key)
+        self.db_path = db_path
+        self.data_key = data_key
+        self.batch_size = batch_size
+        self.classes = classes
+        self.binarize = binarize
+        self.shuffle = shuffle
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
+        self.preprocessors = preprocessors or []
+        self.epoch = 0
+        with h5py.File(db_path, "r") as db:
+            images = db[data_key]
+            self.num_images = images.shape[0]
+            self.image_shape = tuple(images.shape[1:])
+            self.block = block or (images.chunks[0] if images.chunks else batch_size)
+            self.labels = db["labels"][:].astype(np.int64)
+            self.class_names = [n.decode() if isinstance(n, bytes) else str(n)
+                                for n in db["class_names"][:]] if "class_names" in db else []
+            nbytes = images.size * images.dtype.itemsize
+            if in_memory == "auto":
+                in_memory = nbytes <= IN_MEMORY_SHARE * _available_memory()
+            self.images = images[:] if in_memory else None
+        self.in_memory = bool(in_memory)
+        self.nbytes = nbytes
+        self._db = None
+        self._pid = None
+        self.set_epoch(0)
+
+    @property
+    def num_classes(self) -> int:
+        """The stored class names' count, or the largest label + 1 without names."""
+        if self.class_names:
+            return len(self.class_names)
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+    def _epoch_order(self) -> np.ndarray:
+        """This epoch's order of rows, as an index array."""
+        if not self.shuffle:
+            return np.arange(self.num_images)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.in_memory:
+            return rng.permutation(self.num_images)
+        starts = rng.permutation(np.arange(0, self.num_images, self.block))
+        return np.concatenate([np.arange(s, min(s + self.block, self.num_images))
+                               for s in starts])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jumps to `epoch`'s order; the next epoch to begin uses it (for a resumed run)."""
+        self.epoch = epoch
+        self._order = self._epoch_order()
+        self._begun = False
+
+    def on_epoch_begin(self):
+        # Keras calls this once per epoch. (It also calls `on_epoch_end` once before the
+        # first epoch, so counting ends would skip an order and break exact resume.)
+        if self._begun:
+            self.set_epoch(self.epoch + 1)
+        self._begun = True
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_images / self.batch_size)
+
+    def _file(self):
+        if self._db is None or self._pid != os.getpid():  # one handle per worker process
+            self._db = h5py.File(self.db_path, "r")
+            self._pid = os.getpid()
+        return self._db[self.data_key]
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Reads `rows` (sorted runs of consecutive indices) as one uint8 array."""
+        if self.in_memory:
+            return self.images[rows]
+        # Split into runs of consecutive rows: one contiguous slice read per run.
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        images = self._file()
+        return np.concatenate([images[run[0]:run[-1] + 1] for run in np.split(rows, breaks)])
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.read(rows)
+        for preprocessor in self.preprocessors:
+            images = preprocessor.preprocess(images)
+        labels = self.labels[rows]
+        if self.binarize:
+            labels = np.eye(self.classes, dtype="float32")[labels]
+        return images, labels
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_db"] = None  # h5py handles do not cross process boundaries
+        return state
+
+    def close(self) -> None:
+        """Closes this process's file handle."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,184 @@
+import multiprocessing
+import os
+import pickle
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from pyimagesearch.io import HDF5DatasetGenerator, HDF5DatasetWriter, check_hdf5, is_complete
+from pyimagesearch.preprocessing import MeanPreprocessor
+from pyimagesearch.utils.errors import UserError
+
+
+def _write(path, n=50, shape=(8, 8, 3), chunk=4):
+    """Image i is filled with i % 256 and labelled i, so batches can be traced."""
+    images = (np.arange(n)[:, None, None, None] % 256 * np.ones(shape)).astype(np.uint8)
+    with HDF5DatasetWriter((n, *shape), str(path), buf_size=7, chunk=chunk) as writer:
+        writer.store_class_labels([f"c{i}" for i in range(n)])
+        writer.add(images[:20], np.arange(20))
+        writer.add(images[20:], np.arange(20, n))
+    return str(path)
+
+
+def test_writer_stores_uint8_labels_names_and_completion(tmp_path):
+    path = _write(tmp_path / "a.hdf5")
+    with h5py.File(path) as db:
+        assert db["images"].dtype == np.uint8 and db["images"].shape == (50, 8, 8, 3)
+        assert db["images"].chunks == (4, 8, 8, 3) and db["images"].compression is None
+        assert db["labels"][:].tolist() == list(range(50))
+        assert db["images"][33, 0, 0, 0] == 33
+        assert [n.decode() for n in db["class_names"][:3]] == ["c0", "c1", "c2"]
+        assert db.attrs["complete"]
+    assert is_complete(path) and os.listdir(tmp_path) == ["a.hdf5"]
+
+
+def test_an_interrupted_writer_leaves_no_file(tmp_path):
+    path = tmp_path / "b.hdf5"
+    with pytest.raises(RuntimeError):
+        with HDF5DatasetWriter((10, 4, 4, 3), str(path)) as writer:
+            writer.add(np.zeros((5, 4, 4, 3), np.uint8), np.zeros(5))
+            raise RuntimeError("killed half-way")
+    assert os.listdir(tmp_path) == []
+
+
+def test_writer_trims_to_rows_written(tmp_path):
+    path = tmp_path / "c.hdf5"
+    with HDF5DatasetWriter((10, 4, 4, 3), str(path)) as writer:
+        writer.add(np.ones((6, 4, 4, 3), np.uint8), np.arange(6))
+    with h5py.File(path) as db:
+        assert db["images"].shape[0] == 6 and db["labels"].shape == (6,)
+
+
+def _batches(gen):
+    return [gen[i] for i in range(len(gen))]
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_each_image_once_per_epoch_reshuffled_with_partial_batch(tmp_path, in_memory):
+    gen = HDF5DatasetGenerator(_write(tmp_path / "d.hdf5"), 16, seed=1, in_memory=in_memory)
+    assert gen.in_memory == in_memory
+    assert len(gen) == 4
+    epochs = []
+    for _ in range(3):
+        gen.on_epoch_begin()
+        batches = _batches(gen)
+        assert [len(y) for _, y in batches] == [16, 16, 16, 2]
+        for x, y in batches:
+            assert x.dtype == np.uint8 and x.shape[1:] == (8, 8, 3)
+            assert np.array_equal(x[:, 0, 0, 0], y % 256)  # images travel with their labels
+        seen = np.concatenate([y for _, y in batches])
+        assert sorted(seen) == list(range(50))
+        epochs.append(seen)
+        gen.on_epoch_end()
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[1], epochs[2])
+    gen.set_epoch(1)  # a resumed run gets the same order again
+    assert np.array_equal(np.concatenate([y for _, y in _batches(gen)]), epochs[1])
+
+
+def test_reads_are_few_contiguous_slices(tmp_path):
+    gen = HDF5DatasetGenerator(_write(tmp_path / "e.hdf5"), 16, seed=0, in_memory=False)
+    _, y = gen[0]
+    runs = np.split(y, np.flatnonzero(np.diff(y) != 1) + 1)
+    assert len(runs) <= 5 and all(len(r) <= 4 for r in runs[1:-1])  # blocks of a chunk
+
+
+def test_unshuffled_one_hot_and_preprocessors(tmp_path):
+    gen = HDF5DatasetGenerator(_write(tmp_path / "f.hdf5"), 20, shuffle=False, classes=50,
+                               binarize=True, preprocessors=[MeanPreprocessor(1, 2, 3)])
+    x, y = gen[1]
+    assert y.shape == (20, 50) and np.array_equal(y.argmax(1), np.arange(20, 40))
+    assert x.dtype == np.float32 and x[0, 0, 0].tolist() == [19.0, 18.0, 17.0]
+    with pytest.raises(IndexError):
+        gen[3]
+
+
+def _read_in_child(blob, queue):
+    gen = pickle.loads(blob)
+    queue.put(gen[1][1].tolist())
+
+
+def test_worker_processes_open_their_own_handle(tmp_path):
+    gen = HDF5DatasetGenerator(_write(tmp_path / "g.hdf5"), 16, seed=4, in_memory=False)
+    expected = gen[1][1].tolist()  # opens a handle in this process
+    blob = pickle.dumps(gen)  # the handle is left behind
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(blob, queue))
+    child.start()
+    assert queue.get(timeout=120) == expected
+    child.join(30)
+
+
+class _Recording(HDF5DatasetGenerator):
+    def __getitem__(self, index):
+        batch = super().__getitem__(index)
+        self.served.append(batch[1])
+        return batch
+
+
+def _tiny_model(classes):
+    inputs = keras.Input((8, 8, 3), dtype="uint8")
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_sees_epoch_e_in_order_e(tmp_path, workers):
+    path = _write(tmp_path / "h.hdf5", n=40)
+    gen = _Recording(path, 8, seed=0, workers=workers)
+    gen.served = []
+    gen.set_epoch(3)  # as a run resumed after 3 epochs
+    history = _tiny_model(40).fit(gen, epochs=2, verbose=0, shuffle=False)
+    assert len(history.history["loss"]) == 2
+    reference = HDF5DatasetGenerator(path, 8, seed=0)
+    # Keras first peeks at a batch or two to learn the data's shapes; then the two epochs.
+    for epoch, served in zip((3, 4), (gen.served[-10:-5], gen.served[-5:])):
+        reference.set_epoch(epoch)
+        expected = [reference[i][1] for i in range(len(reference))]
+        order = sorted(range(5), key=lambda i: expected[i][0])  # workers may finish out of order
+        got = sorted(range(5), key=lambda i: served[i][0])
+        assert all(np.array_equal(expected[a], served[b]) for a, b in zip(order, got))
+
+
+def _damage(path, how):
+    if how == "truncated":
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.truncate(size // 2)
+    elif how == "foreign":
+        with h5py.File(path, "w") as db:
+            db["images"] = np.zeros((2, 8, 8, 3), np.uint8)
+            db["labels"] = np.zeros(2)
+    elif how == "unfinished":
+        with h5py.File(path, "a") as db:
+            db.attrs["complete"] = False
+    elif how == "no labels":
+        with h5py.File(path, "a") as db:
+            del db["labels"]
+    elif how == "float64":
+        with h5py.File(path, "a") as db:
+            del db["images"]
+            db["images"] = np.zeros((50, 8, 8, 3))
+    elif how == "text":
+        with open(path, "w") as f:
+            f.write("hello")
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncated", "truncated"), ("foreign", "not written by this project"),
+    ("unfinished", "never finished"), ("no labels", "lacks"), ("float64", "float64"),
+    ("text", "not a readable HDF5")])
+def test_bad_files_are_named(tmp_path, how, message):
+    path = _write(tmp_path / "x.hdf5")
+    _damage(path, how)
+    with pytest.raises(UserError, match=message):
+        check_hdf5(path)
+    with pytest.raises(UserError):
+        HDF5DatasetGenerator(path, 8)
+    with pytest.raises(UserError, match="does not exist"):
+        check_hdf5(str(tmp_path / "missing.hdf5"))

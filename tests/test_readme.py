@@ -1,0 +1,19 @@
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        lines = f.read().splitlines()
+    command = lines[lines.index("# README test command:") + 1]
+    assert "pytest" in command
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read().splitlines()
+    assert command in readme
+
+
+def test_output_folder_is_empty_in_git():
+    with open(os.path.join(ROOT, ".gitignore")) as f:
+        ignored = f.read().splitlines()
+    assert "output/*" in ignored and "!output/.gitkeep" in ignored

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Train DeeperGoogLeNet on Tiny ImageNet-200 from the HDF5 files of build_tiny_hdf5.py.
+
+    python train_tinyimagenet.py --hdf5-dir ~/data/tiny-hdf5 --output runs/tiny
+    python train_tinyimagenet.py --output runs/tiny --resume            # after a stop or crash
+    python train_tinyimagenet.py --output runs/tiny --resume --lr 1e-4  # lower the LR, continue
+    python train_tinyimagenet.py --hdf5-dir ~/data/tiny-hdf5 --evaluate runs/tiny/deepergooglenet_tinyimagenet.keras
+
+Writes to --output: deepergooglenet_tinyimagenet.keras (the final model, which
+takes raw uint8 images), .json and .png (history), _eval.json (rank-1 and
+rank-5 accuracy on the test split), _args.json and checkpoints/.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+from config import tiny_imagenet_config as config  # noqa: E402
+from pyimagesearch.utils.cli import (  # noqa: E402
+    ArgumentParser, add_training_arguments, handle_user_errors, non_negative_float)
+from pyimagesearch.utils.errors import UserError  # noqa: E402
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(description="Train DeeperGoogLeNet on Tiny ImageNet-200 (defaults: "
+                                        "the public 57.3%% rank-1 recipe, "
+                                        "config/tiny_imagenet_config.py).")
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+                        help="folder with train.hdf5, val.hdf5, test.hdf5 and mean.json")
+    add_training_arguments(parser, config)
+    parser.add_argument("--reg", type=non_negative_float, default=config.REG,
+                        help="L2 regularisation of every kernel")
+    parser.add_argument("--bn-before-relu", action="store_true",
+                        help="CONV => BN => RELU modules instead of CONV => RELU => BN")
+    parser.add_argument("--rotation", type=non_negative_float, default=config.ROTATION,
+                        help="largest random rotation, degrees")
+    parser.add_argument("--zoom", type=non_negative_float, default=config.ZOOM,
+                        help="largest random zoom, fraction")
+    parser.add_argument("--shift", type=non_negative_float, default=config.SHIFT,
+                        help="largest random shift, fraction of width and height")
+    parser.add_argument("--shear", type=non_negative_float, default=config.SHEAR,
+                        help="largest random shear, fraction")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
+                        help="random horizontal flips")
+    parser.add_argument("--in-memory", choices=("auto", "yes", "no"), default="auto",
+                        help="hold train.hdf5 in memory (auto: when it takes at most a quarter "
+                             "of the free memory); otherwise batches stream from disk")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="threads reading batches (PyDataset workers)")
+    parser.add_argument("--evaluate", metavar="MODEL",
+                        help="only evaluate this saved .keras model on the test split")
+    return parser
+
+
+def _split(hdf5_dir: str, split: str) -> str:
+    from pyimagesearch.io import check_hdf5
+
+    path = os.path.join(hdf5_dir, f"{split}.hdf5")
+    check_hdf5(path)
+    return path
+
+
+def read_mean(hdf5_dir: str) -> list[float]:
+    """The training split's mean R, G, B from `mean.json`."""
+    path = os.path.join(hdf5_dir, "mean.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            mean = json.load(f)
+        return [float(mean[c]) for c in "RGB"]
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; rerun build_tiny_hdf5.py for --hdf5-dir "
+                        f"{hdf5_dir}") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is not a mean file of build_tiny_hdf5.py ({err}); rebuild "
+                        "with build_tiny_hdf5.py --force") from None
+
+
+def check_model_fits(model, source: str, classes: int, image_shape) -> None:
+    """Raises a UserError if `model` cannot classify images of `image_shape` into `classes`."""
+    if tuple(model.input_shape[1:]) != tuple(image_shape) or model.output_shape[-1] != classes:
+        raise UserError(f"{source} takes {tuple(model.input_shape[1:])} images into "
+                        f"{model.output_shape[-1]} classes, but the data in --hdf5-dir has "
+                        f"{tuple(image_shape)} images of {classes} classes; use a model trained "
+                        "on this data, or another --output")
+
+
+def evaluate(model, test) -> dict:
+    """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator."""
+    from pyimagesearch.utils.ranked import rank5_accuracy
+
+    preds = model.predict(test, verbose=0)
+    rank1, rank5 = rank5_accuracy(preds, test.labels)
+    return {"rank1": rank1, "rank5": rank5, "n": int(len(test.labels))}
+
+
+@handle_user_errors
+def main(argv=None) -> int:
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from pyimagesearch.io import HDF5DatasetGenerator
+    from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
+    from pyimagesearch.preprocessing import build_augmentation, with_preprocessing
+    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils.backend import seed_everything
+
+    paths = runs.RunPaths(args.output, config.MODEL_NAME)
+    eval_path = paths.file("_eval.json")
+    if args.evaluate:
+        test = HDF5DatasetGenerator(_split(args.hdf5_dir, "test"), args.batch_size,
+                                    shuffle=False, in_memory=False)
+        model = runs.load_checkpoint(args.evaluate)
+        check_model_fits(model, args.evaluate, test.num_classes, test.image_shape)
+        runs.check_writable(args.output)
+        result = evaluate(model, test)
+        atomic.write_json(eval_path, {**result, "model": args.evaluate})
+        print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
+              f"({result['n']} test images); wrote {eval_path}")
+        return 0
+
+    args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+    train_path, val_path, test_path = (_split(args.hdf5_dir, s) for s in ("train", "val", "test"))
+    mean = read_mean(args.hdf5_dir)
+
+    if args.seed is not None:
+        seed_everything(args.seed)
+    in_memory = {"auto": "auto", "yes": True, "no": False}[args.in_memory]
+    train = HDF5DatasetGenerator(train_path, args.batch_size, seed=args.seed, in_memory=in_memory,
+                                 workers=args.workers)
+    val = HDF5DatasetGenerator(val_path, args.batch_size, shuffle=False, in_memory=False,
+                               workers=args.workers)
+    train.set_epoch(initial_epoch)  # the data order continues where the run stopped
+    class_names = train.class_names or [str(i) for i in range(train.num_classes)]
+    where = "held in memory" if train.in_memory else "streamed from disk"
+    print(f"Tiny ImageNet: {train.num_images} training, {val.num_images} validation images of "
+          f"{len(class_names)} classes; train.hdf5 ({train.nbytes / 2**20:,.0f} MiB) {where}",
+          flush=True)
+
+    if checkpoint:
+        print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
+              flush=True)
+        model = runs.load_checkpoint(checkpoint)
+        check_model_fits(model, checkpoint, len(class_names), train.image_shape)
+    else:
+        height, width, depth = train.image_shape
+        network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
+                                        bn_before_relu=args.bn_before_relu)
+        augmentation = build_augmentation(shift=args.shift, flip=args.flip,
+                                          rotation=args.rotation, zoom=args.zoom,
+                                          shear=args.shear, seed=args.seed)
+        model = with_preprocessing(network, mean, augmentation, name=config.MODEL_NAME)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
+
+    runs.train(model, train, paths, args, initial_epoch,
+               title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}",
+               validation_data=val, shuffle=False)  # the generator owns the (seeded) order
+    train.close()
+    val.close()
+
+    test = HDF5DatasetGenerator(test_path, args.batch_size, shuffle=False, in_memory=False)
+    result = evaluate(model, test)
+    atomic.write_json(eval_path, {**result, "model": paths.model})
+    print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
+          f"({result['n']} test images)")
+    print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {eval_path}, {paths.args}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
