@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -120,6 +121,13 @@ def test_user_errors(cifar_dir, tmp_path, capsys, monkeypatch):
     not_cifar.write_bytes(b"hello")
     assert "holds neither" in _error(capsys, ["--data", str(tmp_path)] + out)
     assert "not a readable" in _error(capsys, ["--data", str(not_cifar)] + out)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(cifar_dir, tampered)
+    marker = tmp_path / "payload_ran"
+    with open(tampered / "test_batch", "wb") as f:
+        f.write(b"cposix\nsystem\n(Vtouch " + str(marker).encode() + b"\ntR.")
+    assert "refers to code" in _error(capsys, ["--data", str(tampered)] + out)
+    assert not marker.exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     assert "cannot write to --output" in _error(capsys, ["--data", cifar_dir, "--output",

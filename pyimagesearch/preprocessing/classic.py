@@ -104,19 +104,8 @@ def _resize_batch(batch: np.ndarray, resize, width: int, height: int,
     return out
 
 
-class SimplePreprocessor:
-    """Resizes images to a fixed size, ignoring the aspect ratio.
-
-    Args:
-        width: the output width.
-        height: the output height.
-        inter: the OpenCV interpolation flag.
-
-    Example:
-        >>> sp = SimplePreprocessor(32, 32)
-        >>> sp.preprocess(np.zeros((48, 64, 3), "uint8")).shape
-        (32, 32, 3)
-    """
+class _Resizer:
+    """What the resizing preprocessors share: their arguments and the batch path."""
 
     def __init__(self, width: int, height: int, inter: int = cv2.INTER_AREA) -> None:
         self.width = _check_size("width", width)
@@ -124,7 +113,7 @@ class SimplePreprocessor:
         self.inter = _check_inter(inter)
 
     def _resize(self, image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, (self.width, self.height), interpolation=self.inter)
+        raise NotImplementedError
 
     def preprocess(self, image: ArrayLike) -> np.ndarray:
         """Resizes one image or a batch.
@@ -140,7 +129,25 @@ class SimplePreprocessor:
         return _restore(out, kind)
 
 
-class AspectAwarePreprocessor:
+class SimplePreprocessor(_Resizer):
+    """Resizes images to a fixed size, ignoring the aspect ratio.
+
+    Args:
+        width: the output width.
+        height: the output height.
+        inter: the OpenCV interpolation flag.
+
+    Example:
+        >>> sp = SimplePreprocessor(32, 32)
+        >>> sp.preprocess(np.zeros((48, 64, 3), "uint8")).shape
+        (32, 32, 3)
+    """
+
+    def _resize(self, image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (self.width, self.height), interpolation=self.inter)
+
+
+class AspectAwarePreprocessor(_Resizer):
     """Resizes images to a fixed size, cropping rather than distorting them.
 
     The image is scaled so that it covers the target (for a square target: its
@@ -158,11 +165,6 @@ class AspectAwarePreprocessor:
         (64, 64, 3)
     """
 
-    def __init__(self, width: int, height: int, inter: int = cv2.INTER_AREA) -> None:
-        self.width = _check_size("width", width)
-        self.height = _check_size("height", height)
-        self.inter = _check_inter(inter)
-
     def _resize(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         d_w = d_h = 0
@@ -177,19 +179,6 @@ class AspectAwarePreprocessor:
         h, w = image.shape[:2]
         image = image[d_h:h - d_h, d_w:w - d_w]
         return cv2.resize(image, (self.width, self.height), interpolation=self.inter)
-
-    def preprocess(self, image: ArrayLike) -> np.ndarray:
-        """Resizes and centre-crops one image or a batch.
-
-        Args:
-            image: an (H, W, C) or (H, W) image, or an (N, H, W, C) batch.
-
-        Returns:
-            The same kind of array, `height` x `width`, in the input's dtype.
-        """
-        batch, kind = _as_batch(image)
-        out = _resize_batch(batch, self._resize, self.width, self.height, self.inter)
-        return _restore(out, kind)
 
 
 class MeanPreprocessor:

@@ -8,9 +8,7 @@ model has 3,667,976 parameters.
 import keras
 from keras import layers, regularizers
 
-
-def _channel_axis() -> int:
-    return -1 if keras.config.image_data_format() == "channels_last" else 1
+from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
 
 
 def conv_module(x, filters: int, kernel_size: int, strides: int = 1, reg: float = 0.0,
@@ -23,7 +21,7 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1, reg: float 
                       kernel_regularizer=regularizers.l2(reg) if reg else None,
                       name=f"{name}_conv")(x)
     relu = layers.Activation("relu", name=f"{name}_relu")
-    bn = layers.BatchNormalization(axis=_channel_axis(), name=f"{name}_bn")
+    bn = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_bn")
     return relu(bn(x)) if bn_before_relu else bn(relu(x))
 
 
@@ -43,7 +41,7 @@ def inception_module(x, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch
     branch3 = conv(conv(x, ch5x5red, 1, "5x5_reduce"), ch5x5, 5, "5x5")
     pool = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
     branch4 = conv(pool, pool_proj, 1, "pool_proj")
-    return layers.Concatenate(axis=_channel_axis(), name=name)(
+    return layers.Concatenate(axis=channel_axis(), name=name)(
         [branch1, branch2, branch3, branch4])
 
 
@@ -81,19 +79,13 @@ class DeeperGoogLeNet:
         Returns:
             A Functional `keras.Model` ending in a float32 softmax over `classes`.
         """
-        for arg, value in (("width", width), ("height", height), ("depth", depth),
-                           ("classes", classes)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-        if width % 16 or height % 16:
-            raise ValueError("DeeperGoogLeNet needs a width and height divisible by 16 (four "
-                             f"stride-2 pools). Received: width={width}, height={height}")
+        shape = image_input_shape(width, height, depth, classes)
+        if width % 16 or height % 16 or min(width, height) < 64:
+            raise ValueError("DeeperGoogLeNet needs a width and height of at least 64 and "
+                             "divisible by 16 (four stride-2 pools, then a 4x4 average pool). "
+                             f"Received: width={width}, height={height}")
         if reg < 0:
             raise ValueError(f"`reg` must be at least 0. Received: reg={reg}")
-        if keras.config.image_data_format() == "channels_last":
-            shape = (height, width, depth)
-        else:
-            shape = (depth, height, width)
 
         def conv(y, filters, size, block, strides=1):
             return conv_module(y, filters, size, strides=strides, reg=reg,

@@ -8,9 +8,7 @@ Keras model has 1,656,250 parameters.
 import keras
 from keras import layers
 
-
-def _channel_axis() -> int:
-    return -1 if keras.config.image_data_format() == "channels_last" else 1
+from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
 
 
 def conv_module(x, filters: int, kernel_size: int, strides: int = 1,
@@ -18,7 +16,7 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1,
     """Conv2D => BatchNormalization => ReLU, its layers named `{name}_conv`, `_bn`, `_relu`."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                       name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(axis=_channel_axis(), name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -26,14 +24,14 @@ def inception_module(x, ch1x1: int, ch3x3: int, name: str):
     """Two branches, a 1x1 and a 3x3 conv module, concatenated on channels."""
     branch1 = conv_module(x, ch1x1, 1, name=f"{name}_1x1")
     branch3 = conv_module(x, ch3x3, 3, name=f"{name}_3x3")
-    return layers.Concatenate(axis=_channel_axis(), name=name)([branch1, branch3])
+    return layers.Concatenate(axis=channel_axis(), name=name)([branch1, branch3])
 
 
 def downsample_module(x, filters: int, name: str):
     """A 3x3/2 "valid" conv module beside a 3x3/2 max pool, concatenated on channels."""
     conv = conv_module(x, filters, 3, strides=2, padding="valid", name=f"{name}_3x3")
     pool = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
-    return layers.Concatenate(axis=_channel_axis(), name=name)([conv, pool])
+    return layers.Concatenate(axis=channel_axis(), name=name)([conv, pool])
 
 
 class MiniGoogLeNet:
@@ -54,17 +52,10 @@ class MiniGoogLeNet:
         Returns:
             A Functional `keras.Model` ending in a float32 softmax over `classes`.
         """
-        for arg, value in (("width", width), ("height", height), ("depth", depth),
-                           ("classes", classes)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        shape = image_input_shape(width, height, depth, classes)
         if min(width, height) < 32:
             raise ValueError("MiniGoogLeNet needs images of at least 32x32 pixels. "
                              f"Received: width={width}, height={height}")
-        if keras.config.image_data_format() == "channels_last":
-            shape = (height, width, depth)
-        else:
-            shape = (depth, height, width)
 
         inputs = keras.Input(shape=shape, name="image")
         x = conv_module(inputs, 96, 3, name="stem")
