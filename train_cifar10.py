@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from pyimagesearch.datasets.cifar10 import load_cifar10
+    from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import build_augmentation, with_preprocessing
     from pyimagesearch.utils import atomic, runs
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
         print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
               flush=True)
         model = runs.load_checkpoint(checkpoint)
+        runs.check_model_fits(model, checkpoint, len(class_names), x_train.shape[1:])
     else:
         network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
         # Per-pixel mean image of the training set, carried inside the model.
@@ -75,9 +77,11 @@ def main(argv=None) -> int:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
-    runs.train(model, (x_train, y_train), paths, args, initial_epoch,
+    seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
+    train = ArrayBatches(x_train, y_train, args.batch_size, seed=seed)
+    runs.train(model, train, paths, args, initial_epoch,
                title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
-               validation_data=(x_test, y_test), shuffle=True)
+               validation_data=(x_test, y_test))
 
     probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=0)
     report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,

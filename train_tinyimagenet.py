@@ -78,15 +78,6 @@ def read_mean(hdf5_dir: str) -> list[float]:
                         "with build_tiny_hdf5.py --force") from None
 
 
-def check_model_fits(model, source: str, classes: int, image_shape) -> None:
-    """Raises a UserError if `model` cannot classify images of `image_shape` into `classes`."""
-    if tuple(model.input_shape[1:]) != tuple(image_shape) or model.output_shape[-1] != classes:
-        raise UserError(f"{source} takes {tuple(model.input_shape[1:])} images into "
-                        f"{model.output_shape[-1]} classes, but the data in --hdf5-dir has "
-                        f"{tuple(image_shape)} images of {classes} classes; use a model trained "
-                        "on this data, or another --output")
-
-
 def evaluate(model, test) -> dict:
     """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator."""
     from pyimagesearch.utils.ranked import rank5_accuracy
@@ -115,7 +106,7 @@ def main(argv=None) -> int:
         test = HDF5DatasetGenerator(_split(args.hdf5_dir, "test"), args.batch_size,
                                     shuffle=False, in_memory=False)
         model = runs.load_checkpoint(args.evaluate)
-        check_model_fits(model, args.evaluate, test.num_classes, test.image_shape)
+        runs.check_model_fits(model, args.evaluate, test.num_classes, test.image_shape)
         runs.check_writable(args.output)
         result = evaluate(model, test)
         atomic.write_json(eval_path, {**result, "model": args.evaluate})
@@ -130,11 +121,11 @@ def main(argv=None) -> int:
     if args.seed is not None:
         seed_everything(args.seed)
     in_memory = {"auto": "auto", "yes": True, "no": False}[args.in_memory]
-    train = HDF5DatasetGenerator(train_path, args.batch_size, seed=args.seed, in_memory=in_memory,
+    seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
+    train = HDF5DatasetGenerator(train_path, args.batch_size, seed=seed, in_memory=in_memory,
                                  workers=args.workers)
     val = HDF5DatasetGenerator(val_path, args.batch_size, shuffle=False, in_memory=False,
                                workers=args.workers)
-    train.set_epoch(initial_epoch)  # the data order continues where the run stopped
     class_names = train.class_names or [str(i) for i in range(train.num_classes)]
     where = "held in memory" if train.in_memory else "streamed from disk"
     print(f"Tiny ImageNet: {train.num_images} training, {val.num_images} validation images of "
@@ -145,7 +136,7 @@ def main(argv=None) -> int:
         print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
               flush=True)
         model = runs.load_checkpoint(checkpoint)
-        check_model_fits(model, checkpoint, len(class_names), train.image_shape)
+        runs.check_model_fits(model, checkpoint, len(class_names), train.image_shape)
     else:
         height, width, depth = train.image_shape
         network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
@@ -160,7 +151,7 @@ def main(argv=None) -> int:
 
     runs.train(model, train, paths, args, initial_epoch,
                title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}",
-               validation_data=val, shuffle=False)  # the generator owns the (seeded) order
+               validation_data=val)
     train.close()
     val.close()
 

@@ -161,3 +161,14 @@ def test_shell_user_sees_one_line_and_status_2(tmp_path):
     for flag in ("--data", "--output", "--epochs", "--batch-size", "--lr", "--seed", "--resume"):
         assert flag in help_text
     assert "(default: 70)" in help_text
+
+
+def test_resumed_run_ends_as_the_uninterrupted_one(finished_run, cifar_dir, tmp_path):
+    assert _train(cifar_dir, tmp_path, "--epochs", "1", "--seed", "3") == 0
+    assert _train(cifar_dir, tmp_path, "--epochs", "2", "--resume") == 0
+    straight = keras.models.load_model(os.path.join(finished_run, f"{NAME}.keras"))
+    resumed = keras.models.load_model(os.path.join(tmp_path, f"{NAME}.keras"))
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert _history(tmp_path)["learning_rate"] == _history(finished_run)["learning_rate"]
+    assert _history(tmp_path)["loss"] == pytest.approx(_history(finished_run)["loss"], rel=1e-5)

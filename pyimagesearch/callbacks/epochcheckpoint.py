@@ -1,13 +1,64 @@
-"""EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically."""
+"""EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically.
 
+A checkpoint is a `.keras` file (architecture, weights, optimizer state)
+with one more member, `pyimagesearch_state.json`: the model's random-number
+generator states (augmentation, dropout), which Keras does not restore on
+loading, and whatever the training script adds (the data order's seed), so a
+resumed run continues exactly as an uninterrupted one would.
+"""
+
+import json
 import math
 import os
 import re
+import zipfile
 
 import keras
+import numpy as np
 
 from pyimagesearch.utils import atomic
 from pyimagesearch.utils.errors import UserError
+
+STATE_MEMBER = "pyimagesearch_state.json"
+
+
+def _rng_variables(model: keras.Model) -> list:
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+def save_checkpoint(model: keras.Model, path: str, state: dict | None = None) -> None:
+    """Saves `model` and its RNG states (plus `state`) to `path` atomically.
+
+    Raises:
+        OSError: the file could not be written; `path` is left as it was.
+    """
+    full = {"rng": [np.asarray(v.numpy()).tolist() for v in _rng_variables(model)],
+            **(state or {})}
+    with atomic.atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(STATE_MEMBER, json.dumps(full))
+
+
+def read_checkpoint_state(path: str) -> dict:
+    """The extra state saved with a checkpoint ({} for a plain `.keras` file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if STATE_MEMBER not in archive.namelist():
+                return {}
+            return json.loads(archive.read(STATE_MEMBER))
+    except (OSError, zipfile.BadZipFile, ValueError) as err:
+        raise UserError(f"cannot read checkpoint {path} ({err}); delete it to resume from the "
+                        "one before, or start over with --force") from None
+
+
+def restore_rng_state(model: keras.Model, state: dict) -> None:
+    """Puts the RNG states saved by `save_checkpoint` back into `model`."""
+    saved = state.get("rng", [])
+    variables = _rng_variables(model)
+    if len(saved) == len(variables):
+        for variable, value in zip(variables, saved):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
 
 def list_checkpoints(folder: str, prefix: str = "") -> list[tuple[int, str]]:
     """`(epoch, path)` of every finished checkpoint in `folder`, oldest first.
@@ -47,9 +98,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             several models can share one folder.
         every: save after every this many epochs.
         keep: how many of the newest checkpoints to keep (0 keeps all).
+        state: a function returning more JSON-able state to save (e.g. the
+            data order's seed).
     """
 
-    def __init__(self, folder: str, prefix: str = "", every: int = 1, keep: int = 3):
+    def __init__(self, folder: str, prefix: str = "", every: int = 1, keep: int = 3,
+                 state=None):
         super().__init__()
         if every < 1:
             raise ValueError(f"`every` must be at least 1. Received: every={every}")
@@ -57,6 +111,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.prefix = prefix
         self.every = every
         self.keep = keep
+        self.state = state
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
@@ -69,8 +124,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         path = os.path.join(self.folder, f"{stem}_{done:03d}.keras")
         try:
             os.makedirs(self.folder, exist_ok=True)
-            with atomic.atomic_path(path) as tmp:
-                self.model.save(tmp)
+            save_checkpoint(self.model, path, self.state() if self.state else None)
         except OSError as err:
             raise UserError(f"could not write checkpoint {path} ({err.strerror or err}); free "
                             "some disk space or fix the folder's permissions, then rerun "

@@ -1,12 +1,11 @@
 """HDF5DatasetGenerator: whole batches from an HDF5 file, as a `keras.utils.PyDataset`."""
 
-import math
 import os
 
 import h5py
-import keras
 import numpy as np
 
+from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.hdf5datasetwriter import FORMAT
 from pyimagesearch.utils.errors import UserError
 
@@ -69,7 +68,7 @@ def read_class_names(path: str) -> list[str]:
         return [n.decode() if isinstance(n, bytes) else str(n) for n in db["class_names"][:]]
 
 
-class HDF5DatasetGenerator(keras.utils.PyDataset):
+class HDF5DatasetGenerator(ShuffledBatches):
     """Batches of `(images, labels)` read from an HDF5 file written by `HDF5DatasetWriter`.
 
     Batches are read as a few contiguous slices, never image by image: the
@@ -78,9 +77,9 @@ class HDF5DatasetGenerator(keras.utils.PyDataset):
     exactly once an epoch and batches differ from epoch to epoch. Epoch `e`
     (counted by `on_epoch_begin`, or set with `set_epoch`) always has the same
     order for the same seed, so a resumed run sees the data as an
-    uninterrupted one would. Files
-    written by `build_tiny_hdf5.py` are already in random order. When the
-    images are held in memory, the order is a full permutation instead.
+    uninterrupted one would. Files written by `build_tiny_hdf5.py` are already
+    in random order. When the images are held in memory, the order is a full
+    permutation instead.
 
     Images stay uint8 (the model does its own normalisation). Each worker
     process opens its own h5py handle.
@@ -91,8 +90,7 @@ class HDF5DatasetGenerator(keras.utils.PyDataset):
         classes: with `binarize`, the number of classes for one-hot labels.
         binarize: return one-hot float32 labels instead of integer labels.
         shuffle: visit the data in a new random order every epoch.
-        seed: seed of the order; epoch `e` of a seeded generator always has
-            the same order.
+        seed: seed of the order.
         in_memory: `True`, `False`, or "auto" (hold the images in memory when
             they take at most a quarter of the memory available now).
         preprocessors: optional classic preprocessors applied to whole batches.
@@ -105,38 +103,26 @@ class HDF5DatasetGenerator(keras.utils.PyDataset):
                  binarize: bool = False, shuffle: bool = True, seed: int | None = None,
                  in_memory="auto", preprocessors=None, data_key: str = "images",
                  block: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
-        if binarize and not classes:
-            raise ValueError("`classes` is needed to one-hot encode labels (binarize=True).")
         check_hdf5(db_path, data_key)
         self.db_path = db_path
         self.data_key = data_key
-        self.batch_size = batch_size
-        self.classes = classes
-        self.binarize = binarize
-        self.shuffle = shuffle
-        self.seed = np.random.SeedSequence().entropy if seed is None else seed
-        self.preprocessors = preprocessors or []
-        self.epoch = 0
         with h5py.File(db_path, "r") as db:
             images = db[data_key]
-            self.num_images = images.shape[0]
             self.image_shape = tuple(images.shape[1:])
-            self.block = block or (images.chunks[0] if images.chunks else batch_size)
-            self.labels = db["labels"][:].astype(np.int64)
+            chunk = images.chunks[0] if images.chunks else batch_size
+            labels = db["labels"][:]
             self.class_names = [n.decode() if isinstance(n, bytes) else str(n)
                                 for n in db["class_names"][:]] if "class_names" in db else []
-            nbytes = images.size * images.dtype.itemsize
+            self.nbytes = images.size * images.dtype.itemsize
             if in_memory == "auto":
-                in_memory = nbytes <= IN_MEMORY_SHARE * _available_memory()
+                in_memory = self.nbytes <= IN_MEMORY_SHARE * _available_memory()
             self.images = images[:] if in_memory else None
         self.in_memory = bool(in_memory)
-        self.nbytes = nbytes
         self._db = None
         self._pid = None
-        self.set_epoch(0)
+        super().__init__(labels, batch_size, shuffle=shuffle, seed=seed,
+                         block=1 if self.in_memory else (block or chunk), classes=classes,
+                         binarize=binarize, preprocessors=preprocessors, **kwargs)
 
     @property
     def num_classes(self) -> int:
@@ -145,33 +131,6 @@ class HDF5DatasetGenerator(keras.utils.PyDataset):
             return len(self.class_names)
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
-    def _epoch_order(self) -> np.ndarray:
-        """This epoch's order of rows, as an index array."""
-        if not self.shuffle:
-            return np.arange(self.num_images)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        if self.in_memory:
-            return rng.permutation(self.num_images)
-        starts = rng.permutation(np.arange(0, self.num_images, self.block))
-        return np.concatenate([np.arange(s, min(s + self.block, self.num_images))
-                               for s in starts])
-
-    def set_epoch(self, epoch: int) -> None:
-        """Jumps to `epoch`'s order; the next epoch to begin uses it (for a resumed run)."""
-        self.epoch = epoch
-        self._order = self._epoch_order()
-        self._begun = False
-
-    def on_epoch_begin(self):
-        # Keras calls this once per epoch. (It also calls `on_epoch_end` once before the
-        # first epoch, so counting ends would skip an order and break exact resume.)
-        if self._begun:
-            self.set_epoch(self.epoch + 1)
-        self._begun = True
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_images / self.batch_size)
-
     def _file(self):
         if self._db is None or self._pid != os.getpid():  # one handle per worker process
             self._db = h5py.File(self.db_path, "r")
@@ -179,25 +138,13 @@ class HDF5DatasetGenerator(keras.utils.PyDataset):
         return self._db[self.data_key]
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """Reads `rows` (sorted runs of consecutive indices) as one uint8 array."""
+        """Reads `rows` (runs of consecutive indices) as one uint8 array."""
         if self.in_memory:
             return self.images[rows]
-        # Split into runs of consecutive rows: one contiguous slice read per run.
+        # One contiguous slice read per run of consecutive rows.
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         images = self._file()
         return np.concatenate([images[run[0]:run[-1] + 1] for run in np.split(rows, breaks)])
-
-    def __getitem__(self, index: int):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} of {len(self)}")
-        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        images = self.read(rows)
-        for preprocessor in self.preprocessors:
-            images = preprocessor.preprocess(images)
-        labels = self.labels[rows]
-        if self.binarize:
-            labels = np.eye(self.classes, dtype="float32")[labels]
-        return images, labels
 
     def __getstate__(self):
         state = self.__dict__.copy()

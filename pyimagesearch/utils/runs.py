@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from pyimagesearch.callbacks.epochcheckpoint import EpochCheckpoint, list_checkpoints
+from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_checkpoints,
+                                                     read_checkpoint_state, restore_rng_state,
+                                                     save_checkpoint)
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
+from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
 from pyimagesearch.utils import atomic
 from pyimagesearch.utils.cli import explicit_flags
@@ -138,13 +141,29 @@ def start_or_resume(paths: RunPaths, resume: bool, force: bool, epochs: int):
     return 0, None
 
 
+def checkpoint_state(path: str | None) -> dict:
+    """What a checkpoint saved besides the model (RNG states, the data seed); {} for none."""
+    return read_checkpoint_state(path) if path else {}
+
+
 def load_checkpoint(path: str) -> keras.Model:
-    """Loads a `.keras` checkpoint (weights, optimizer state) in Keras's safe mode."""
+    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included."""
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        model = keras.models.load_model(path, safe_mode=True)
     except Exception as err:
         raise UserError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); delete "
                         "it to resume from the one before, or start over with --force") from None
+    restore_rng_state(model, checkpoint_state(path))
+    return model
+
+
+def check_model_fits(model: keras.Model, source: str, classes: int, image_shape) -> None:
+    """Raises a UserError if `model` cannot classify images of `image_shape` into `classes`."""
+    if tuple(model.input_shape[1:]) != tuple(image_shape) or model.output_shape[-1] != classes:
+        raise UserError(f"{source} takes {tuple(model.input_shape[1:])} images into "
+                        f"{model.output_shape[-1]} classes, but the data has "
+                        f"{tuple(image_shape)} images of {classes} classes; use a model "
+                        "trained on this data, or another --output")
 
 
 def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
@@ -160,39 +179,42 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
     })
 
 
-def train(model: keras.Model, data, paths: RunPaths, args: argparse.Namespace,
-          initial_epoch: int, title: str, **fit_kwargs) -> keras.callbacks.History:
+def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
+          args: argparse.Namespace, initial_epoch: int, title: str,
+          **fit_kwargs) -> keras.callbacks.History:
     """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
+
+    The data continue in the order of `initial_epoch`, and every checkpoint
+    records the data's seed with the model's RNG states, so a resumed run
+    trains exactly as an uninterrupted one.
 
     Args:
         model: a compiled model.
-        data: `(x, y)` arrays, or a `PyDataset` of batches.
+        data: the training batches.
         paths: the run's files.
-        args: the run's settings (`epochs`, `batch_size`, `checkpoint_every`, ...).
+        args: the run's settings (`epochs`, `checkpoint_every`, ...).
         initial_epoch: the epoch to start from (0, or the resumed checkpoint's).
         title: the plot's title.
-        **fit_kwargs: passed on to `fit` (`validation_data`, `shuffle`, ...).
+        **fit_kwargs: passed on to `fit` (`validation_data`, ...).
 
     Raises:
         UserError: the loss diverged, or a file could not be written.
     """
+    data.set_epoch(initial_epoch)
+    state = {"data_seed": data.seed}
     callbacks = [
         keras.callbacks.LearningRateScheduler(poly_schedule(args)),
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
-                        keep=args.keep_checkpoints),
+                        keep=args.keep_checkpoints, state=lambda: state),
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
         keras.callbacks.TerminateOnNaN(),
     ]
-    if isinstance(data, tuple):
-        x, y = data
-        fit_kwargs.setdefault("batch_size", args.batch_size)
-    else:
-        x, y = data, None
-    history = model.fit(x, y, epochs=args.epochs, initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=args.verbose, **fit_kwargs)
+    # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
+    history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
+                        callbacks=callbacks, verbose=args.verbose, shuffle=False, **fit_kwargs)
     check_finite(history, paths)
-    save_model(model, paths.model)
+    save_model(model, paths.model, state)
     return history
 
 
@@ -212,11 +234,10 @@ def check_finite(history: keras.callbacks.History, paths: RunPaths) -> None:
                         f"({keep}); rerun with --resume and a lower --lr")
 
 
-def save_model(model: keras.Model, path: str) -> None:
-    """Saves `model` to `path` atomically."""
+def save_model(model: keras.Model, path: str, state: dict | None = None) -> None:
+    """Saves `model` (and its RNG states) to `path` atomically."""
     try:
-        with atomic.atomic_path(path) as tmp:
-            model.save(tmp)
+        save_checkpoint(model, path, state)
     except OSError as err:
         raise UserError(f"could not write {path} ({err.strerror or err}); free some disk space "
                         "or fix the folder's permissions, then rerun with --resume") from None

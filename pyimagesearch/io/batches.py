@@ -1,0 +1,109 @@
+"""Batches in a seeded order that is a function of the epoch, so runs resume exactly."""
+
+import math
+
+import keras
+import numpy as np
+
+
+class ShuffledBatches(keras.utils.PyDataset):
+    """A `keras.utils.PyDataset` of `(images, labels)` whose epoch `e` has a fixed order.
+
+    The order of epoch `e` depends only on `seed` and `e`: every sample once,
+    reshuffled each epoch, the same for a resumed run as for an uninterrupted
+    one (`set_epoch` jumps to an epoch). Rows are visited in blocks of `block`
+    consecutive rows, so a source that reads contiguous slices fast (an HDF5
+    file) serves a batch with a few reads; `block=1` is a full permutation.
+    Subclasses implement `read(rows)`.
+
+    Args:
+        labels: (N,) integer labels.
+        batch_size: images per batch; the last batch of an epoch may be smaller.
+        shuffle: visit the data in a new order every epoch.
+        seed: seed of the order (drawn at random when None; see `seed`).
+        block: rows kept together in the order.
+        classes: with `binarize`, the number of classes for one-hot labels.
+        binarize: return one-hot float32 labels instead of integer labels.
+        preprocessors: optional classic preprocessors applied to whole batches.
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
+    """
+
+    def __init__(self, labels, batch_size: int, shuffle: bool = True, seed: int | None = None,
+                 block: int = 1, classes: int | None = None, binarize: bool = False,
+                 preprocessors=None, **kwargs):
+        super().__init__(**kwargs)
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
+        if binarize and not classes:
+            raise ValueError("`classes` is needed to one-hot encode labels (binarize=True).")
+        self.labels = np.asarray(labels).astype(np.int64)
+        self.num_images = len(self.labels)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.block = max(1, int(block))
+        self.classes = classes
+        self.binarize = binarize
+        self.preprocessors = preprocessors or []
+        self.set_epoch(0)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The images of `rows` (an index array), as one array."""
+        raise NotImplementedError
+
+    def _epoch_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.num_images)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.block == 1:
+            return rng.permutation(self.num_images)
+        starts = rng.permutation(np.arange(0, self.num_images, self.block))
+        return np.concatenate([np.arange(s, min(s + self.block, self.num_images))
+                               for s in starts])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jumps to `epoch`'s order; the next epoch to begin uses it (for a resumed run)."""
+        self.epoch = epoch
+        self._order = self._epoch_order()
+        self._begun = False
+
+    def on_epoch_begin(self):
+        # Keras calls this once per epoch. (It also calls `on_epoch_end` once before the
+        # first epoch, so counting ends would skip an order and break exact resume.)
+        if self._begun:
+            self.set_epoch(self.epoch + 1)
+        self._begun = True
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_images / self.batch_size)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.read(rows)
+        for preprocessor in self.preprocessors:
+            images = preprocessor.preprocess(images)
+        labels = self.labels[rows]
+        if self.binarize:
+            labels = np.eye(self.classes, dtype="float32")[labels]
+        return images, labels
+
+
+class ArrayBatches(ShuffledBatches):
+    """`ShuffledBatches` over in-memory arrays (a full permutation each epoch).
+
+    Args:
+        images: (N, ...) array, e.g. uint8 images.
+        labels: (N,) integer labels.
+        batch_size, **kwargs: as for `ShuffledBatches`.
+    """
+
+    def __init__(self, images, labels, batch_size: int, **kwargs):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        super().__init__(labels, batch_size, **kwargs)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        return self.images[rows]
