@@ -172,3 +172,52 @@ def test_resumed_run_ends_as_the_uninterrupted_one(finished_run, cifar_dir, tmp_
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert _history(tmp_path)["learning_rate"] == _history(finished_run)["learning_rate"]
     assert _history(tmp_path)["loss"] == pytest.approx(_history(finished_run)["loss"], rel=1e-5)
+
+
+def test_rerunning_the_same_command_continues_an_unfinished_run(cifar_dir, tmp_path, capsys):
+    argv = ["--epochs", "1", "--seed", "2"]
+    assert _train(cifar_dir, tmp_path, *argv) == 0
+    finished_weights = keras.models.load_model(os.path.join(tmp_path, f"{NAME}.keras"))
+    # As if killed after its last checkpoint but before the final model was written.
+    os.remove(os.path.join(tmp_path, f"{NAME}.keras"))
+    capsys.readouterr()
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--batch-size", "32",
+                          "--epochs", "1", "--seed", "2", "--lr", "0.05"])
+    assert "other settings (--lr 0.01 there, 0.05 here)" in err
+    assert _train(cifar_dir, tmp_path, *argv) == 0
+    assert "continuing the unfinished run" in capsys.readouterr().out
+    model = keras.models.load_model(os.path.join(tmp_path, f"{NAME}.keras"))
+    for a, b in zip(model.get_weights(), finished_weights.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(_history(tmp_path)["loss"]) == 1
+
+
+def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(cifar_dir, tmp_path,
+                                                                     capsys):
+    assert _train(cifar_dir, tmp_path, "--epochs", "1") == 0
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "3",
+                          "--resume", "--lr", "1e30", "--batch-size", "32"])
+    assert "diverged" in err and "of epoch 2" in err and "batch" in err and "lower --lr" in err
+    assert _checkpoints(tmp_path) == [f"{NAME}_epoch_001.keras"]
+    keras.models.load_model(os.path.join(tmp_path, "checkpoints", f"{NAME}_epoch_001.keras"))
+
+
+def test_full_disk_while_checkpointing(cifar_dir, tmp_path, capsys, monkeypatch):
+    assert _train(cifar_dir, tmp_path, "--epochs", "1") == 0
+    real_save = keras.Model.save
+
+    def save_until_the_disk_is_full(model, path, *args, **kwargs):
+        real_save(model, path, *args, **kwargs)
+        with open(path, "r+b") as f:  # half the file made it to disk, then the disk was full
+            f.truncate(os.path.getsize(path) // 2)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", save_until_the_disk_is_full)
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "2",
+                          "--resume", "--batch-size", "32"])
+    assert f"{NAME}_epoch_002.keras" in err and "No space left on device" in err
+    monkeypatch.undo()
+    assert _checkpoints(tmp_path) == [f"{NAME}_epoch_001.keras"]  # no torn file, no temp file
+    keras.models.load_model(os.path.join(tmp_path, "checkpoints", f"{NAME}_epoch_001.keras"))
+    assert _train(cifar_dir, tmp_path, "--epochs", "2", "--resume") == 0  # space freed: go on
+    assert len(_history(tmp_path)["loss"]) == 2

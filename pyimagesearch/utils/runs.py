@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from pyimagesearch.callbacks.divergence import StopOnDivergence
 from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_checkpoints,
                                                      read_checkpoint_state, restore_rng_state,
                                                      save_checkpoint)
@@ -22,7 +23,7 @@ from pyimagesearch.utils.cli import explicit_flags
 from pyimagesearch.utils.errors import UserError
 from pyimagesearch.utils.schedules import PolynomialDecay
 
-# Settings that describe the run rather than how to continue it: never taken from a saved run.
+# Settings that describe this command rather than the run: never taken from a saved run.
 _NOT_INHERITED = {"resume", "force", "output"}
 
 
@@ -85,25 +86,77 @@ def _saved_args(paths: RunPaths) -> dict:
                         "resume with the settings on the command line") from None
 
 
+# Settings that may differ when an unfinished run is continued by rerunning its command.
+_FREE_ON_RERUN = {"resume", "force", "verbose", "workers", "lr_restarts"}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
                 paths: RunPaths):
     """Settles the run's settings and where it starts, before any data is read.
 
-    On `--resume`, settings not typed on this command line come from the saved
-    run, and a typed `--lr` becomes a restart of the LR decay at the resumed
-    epoch (recorded in `args.lr_restarts`, so it survives later resumes),
-    while `args.lr` stays the run's first rate.
+    - A new folder: a new run.
+    - An unfinished run (checkpoints, no final model) and the same settings:
+      rerunning the command continues it from its last checkpoint, as after
+      a crash or `kill -9`; other settings are refused with what differs.
+    - A finished run: refused, unless `--resume` (e.g. with a larger
+      `--epochs`) or `--force` (start over).
+    - `--resume`: settings not typed on this command line come from the saved
+      run, and a typed `--lr` restarts the LR decay at the resumed epoch
+      (recorded in `args.lr_restarts`, so it survives later resumes) while
+      `args.lr` stays the run's first rate.
 
     Returns:
         `(args, initial_epoch, checkpoint_path)`; `(args, 0, None)` for a new run.
     """
-    saved = _saved_args(paths) if args.resume else {}
-    typed = explicit_flags(parser, argv)
-    for key, value in saved.items():
-        if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
-            setattr(args, key, value)
     check_writable(args.output)
-    initial_epoch, checkpoint = start_or_resume(paths, args.resume, args.force, args.epochs)
+    saved = _saved_args(paths)
+    found = paths.checkpoint_list()
+    finished = os.path.exists(paths.model)
+    typed = explicit_flags(parser, argv)
+    if args.resume:
+        for key, value in saved.items():
+            if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
+                setattr(args, key, value)
+    elif args.force:
+        for _, path in found:
+            os.remove(path)
+        if finished:
+            os.remove(paths.model)
+        found, finished, saved = [], False, {}
+    elif finished:
+        raise UserError(f"{paths.output} holds a finished {paths.name} run; pass --resume (with a "
+                        "larger --epochs) to train it further, --force to start over, or another "
+                        "--output")
+    elif found:
+        differ = [f"{_flag(k)} {saved[k]} there, {getattr(args, k)} here" for k in sorted(saved)
+                  if k in vars(args) and k not in _FREE_ON_RERUN | _NOT_INHERITED
+                  and saved[k] != getattr(args, k)]
+        if differ:
+            raise UserError(f"{paths.output} holds an unfinished {paths.name} run with other "
+                            f"settings ({'; '.join(differ)}); rerun with its settings to continue "
+                            "it, add --resume to continue it with these, or pass --force to "
+                            "start over")
+        print(f"continuing the unfinished run in {paths.output} (rerun of the same command; "
+              "--force starts over)", flush=True)
+        args.resume = True
+
+    if not args.resume or not found:
+        if args.resume:
+            raise UserError(f"there is no checkpoint of {paths.name} in {paths.checkpoints} to "
+                            "resume from; run without --resume to start training")
+        return _with_restarts(args, {}, typed, 0, None)
+    initial_epoch, checkpoint = found[-1]
+    if initial_epoch >= args.epochs and finished:
+        raise UserError(f"the run in {paths.output} has already trained {initial_epoch} of "
+                        f"--epochs {args.epochs}; pass a larger --epochs to train further")
+    return _with_restarts(args, saved, typed, initial_epoch, checkpoint)
+
+
+def _with_restarts(args, saved, typed, initial_epoch, checkpoint):
     restarts = {int(e): float(lr) for e, lr in saved.get("lr_restarts", {}).items()}
     if checkpoint and "lr" in typed and "lr" in saved:
         restarts = {e: lr for e, lr in restarts.items() if e < initial_epoch}
@@ -111,34 +164,6 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
         args.lr = saved["lr"]
     args.lr_restarts = {str(e): lr for e, lr in sorted(restarts.items())}
     return args, initial_epoch, checkpoint
-
-
-def start_or_resume(paths: RunPaths, resume: bool, force: bool, epochs: int):
-    """Decides where training starts.
-
-    Returns:
-        `(initial_epoch, checkpoint_path)`: `(0, None)` for a new run.
-
-    Raises:
-        UserError: resuming with nothing to resume, or a new run that would
-            overwrite an existing one without `--force`.
-    """
-    found = paths.checkpoint_list()
-    if resume:
-        if not found:
-            raise UserError(f"there is no checkpoint of {paths.name} in {paths.checkpoints} to "
-                            "resume from; run without --resume to start training")
-        epoch, path = found[-1]
-        if epoch >= epochs:
-            raise UserError(f"the run in {paths.output} has already trained {epoch} of "
-                            f"--epochs {epochs}; pass a larger --epochs to train further")
-        return epoch, path
-    if (found or os.path.exists(paths.model)) and not force:
-        raise UserError(f"{paths.output} already holds a {paths.name} run; pass --resume to "
-                        "continue it, --force to start over, or another --output")
-    for _, path in found:
-        os.remove(path)
-    return 0, None
 
 
 def checkpoint_state(path: str | None) -> dict:
@@ -208,12 +233,12 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                         keep=args.keep_checkpoints, state=lambda: state),
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
     history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
                         callbacks=callbacks, verbose=args.verbose, shuffle=False, **fit_kwargs)
-    check_finite(history, paths)
+    check_finite(callbacks[-1], paths)
     save_model(model, paths.model, state)
     return history
 
@@ -223,15 +248,16 @@ def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
     return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts)
 
 
-def check_finite(history: keras.callbacks.History, paths: RunPaths) -> None:
-    """Raises a UserError if the last epoch's loss was NaN or infinite."""
-    losses = history.history.get("loss", [])
-    if losses and not np.isfinite(losses[-1]):
-        epoch = history.epoch[-1] + 1
+def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:
+    """Raises a UserError naming the epoch and batch if the loss diverged."""
+    if monitor.diverged:
+        where = monitor.diverged
         last = paths.checkpoint_list()
-        keep = f"the last good checkpoint is {last[-1][1]}" if last else "no checkpoint was kept"
-        raise UserError(f"training diverged: the loss became {losses[-1]} in epoch {epoch} "
-                        f"({keep}); rerun with --resume and a lower --lr")
+        keep = (f"the last good checkpoint, {last[-1][1]}, is kept" if last
+                else "no checkpoint was written")
+        raise UserError(f"training diverged: the loss became {where['loss']} at batch "
+                        f"{where['batch']} of epoch {where['epoch']} ({keep}); rerun with "
+                        "--resume and a lower --lr")
 
 
 def save_model(model: keras.Model, path: str, state: dict | None = None) -> None:
