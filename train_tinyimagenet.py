@@ -59,7 +59,7 @@ def _split(hdf5_dir: str, split: str) -> str:
     from pyimagesearch.io import check_hdf5
 
     path = os.path.join(hdf5_dir, f"{split}.hdf5")
-    check_hdf5(path)
+    check_hdf5(path, image_shape=(config.IMAGE_SIZE, config.IMAGE_SIZE, 3))
     return path
 
 

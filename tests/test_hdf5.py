@@ -182,3 +182,10 @@ def test_bad_files_are_named(tmp_path, how, message):
         HDF5DatasetGenerator(path, 8)
     with pytest.raises(UserError, match="does not exist"):
         check_hdf5(str(tmp_path / "missing.hdf5"))
+
+
+def test_images_of_another_shape(tmp_path):
+    path = _write(tmp_path / "y.hdf5")
+    check_hdf5(path, image_shape=(8, 8, 3))
+    with pytest.raises(UserError, match=r"shape \(8, 8, 3\), not uint8 \(64, 64, 3\)"):
+        check_hdf5(path, image_shape=(64, 64, 3))

@@ -114,7 +114,7 @@ def handle_user_errors(main):
             print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line
             return 2
         except KeyboardInterrupt:
-            print("interrupted; rerun with --resume to continue from the last checkpoint",
+            print("interrupted; rerun the same command to continue from the last checkpoint",
                   file=sys.stderr)
             return 130
 

@@ -2,6 +2,7 @@
 starting or resuming a run, the callbacks, and the final files."""
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -113,6 +114,10 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
         `(args, initial_epoch, checkpoint_path)`; `(args, 0, None)` for a new run.
     """
     check_writable(args.output)
+    # Temporary files of writes a crash cut short (finished files are never named so).
+    for stale in (glob.glob(os.path.join(paths.checkpoints, f".{paths.name}_epoch_*.tmp.keras"))
+                  + glob.glob(os.path.join(paths.output, f".{paths.name}*.tmp.*"))):
+        os.remove(stale)
     saved = _saved_args(paths)
     found = paths.checkpoint_list()
     finished = os.path.exists(paths.model)

@@ -1,0 +1,105 @@
+"""Kill the scripts with SIGKILL at awkward moments, rerun the same command, compare."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from cifar_data import write_cifar
+from tiny_data import write_tiny_imagenet
+
+from pyimagesearch.io import is_complete
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+pytestmark = pytest.mark.slow
+
+
+def _start(script, *argv):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *argv], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process, timeout=300):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def _kill_when(process, condition, delay=0.0, timeout=240):
+    """SIGKILLs `process` `delay` seconds after `condition()` first holds; True if it was alive."""
+    deadline = time.time() + timeout
+    try:
+        while not condition():
+            assert process.poll() is None, process.communicate()[0][-3000:]
+            assert time.time() < deadline, "the moment to kill never came"
+            time.sleep(0.01)
+        time.sleep(delay)
+        alive = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        return alive
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_training_killed_mid_run_resumes_exactly(tmp_path):
+    data = write_cifar(str(tmp_path / "data"))
+    argv = ["--data", data, "--epochs", "3", "--batch-size", "4", "--seed", "7", "--verbose", "0"]
+    straight = _start("train_cifar10.py", *argv, "--output", str(tmp_path / "straight"))
+    out = tmp_path / "killed"
+    first_checkpoint = out / "checkpoints" / "minigooglenet_cifar10_epoch_001.keras"
+    killed = _start("train_cifar10.py", *argv, "--output", str(out))
+    assert _kill_when(killed, first_checkpoint.exists, delay=1.0)
+    assert not (out / "minigooglenet_cifar10.keras").exists()
+    # As a kill during a checkpoint's save leaves it: a hidden temporary file.
+    (out / "checkpoints" / ".minigooglenet_cifar10_epoch_002.x7k.tmp.keras").write_bytes(b"PK")
+
+    rerun = _finish(_start("train_cifar10.py", *argv, "--output", str(out)))
+    assert "continuing the unfinished run" in rerun
+    _finish(straight)
+
+    def history(folder):
+        with open(folder / "minigooglenet_cifar10.json") as f:
+            return json.load(f)
+
+    a, b = history(tmp_path / "straight"), history(out)
+    assert len(b["loss"]) == 3 and b["learning_rate"] == a["learning_rate"]
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    assert sorted(os.listdir(out / "checkpoints")) == [
+        f"minigooglenet_cifar10_epoch_00{e}.keras" for e in (1, 2, 3)]
+    assert not glob.glob(str(out / "**" / ".*"), recursive=True)  # no temporary files left
+    m1 = keras.models.load_model(tmp_path / "straight" / "minigooglenet_cifar10.keras")
+    m2 = keras.models.load_model(out / "minigooglenet_cifar10.keras")
+    for w1, w2 in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_allclose(w1, w2, rtol=1e-4, atol=1e-5)
+
+
+def test_build_killed_mid_write_leaves_nothing_that_looks_finished(tmp_path):
+    tree = write_tiny_imagenet(str(tmp_path / "tree"), classes=3, train_per_class=700,
+                               val_per_class=20)
+    argv = ["--dataset-dir", tree, "--test-per-class", "20", "--workers", "1"]
+    out = tmp_path / "killed"
+    building = _start("build_tiny_hdf5.py", *argv, "--hdf5-dir", str(out))
+    assert _kill_when(building, lambda: bool(glob.glob(str(out / ".train.*.tmp.hdf5"))))
+    for name in ("train.hdf5", "val.hdf5", "test.hdf5"):
+        path = out / name
+        assert not path.exists() or is_complete(str(path))
+    assert not (out / "mean.json").exists()
+
+    _finish(_start("build_tiny_hdf5.py", *argv, "--hdf5-dir", str(out)))
+    _finish(_start("build_tiny_hdf5.py", *argv, "--hdf5-dir", str(tmp_path / "clean")))
+    assert sorted(os.listdir(out)) == ["mean.json", "test.hdf5", "train.hdf5", "val.hdf5"]
+    for name in ("train.hdf5", "val.hdf5", "test.hdf5"):
+        with h5py.File(out / name) as a, h5py.File(tmp_path / "clean" / name) as b:
+            assert np.array_equal(a["images"][:], b["images"][:])
+            assert np.array_equal(a["labels"][:], b["labels"][:])
+    with open(out / "mean.json") as f, open(tmp_path / "clean" / "mean.json") as g:
+        assert json.load(f) == json.load(g)
