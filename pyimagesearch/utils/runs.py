@@ -4,6 +4,7 @@ starting or resuming a run, the callbacks, and the final files."""
 import argparse
 import glob
 import json
+import math
 import os
 import platform
 import time
@@ -122,6 +123,7 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
     found = paths.checkpoint_list()
     finished = os.path.exists(paths.model)
     typed = explicit_flags(parser, argv)
+    asked_to_resume = args.resume
     if args.resume:
         for key, value in saved.items():
             if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
@@ -153,22 +155,30 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
         if args.resume:
             raise UserError(f"there is no checkpoint of {paths.name} in {paths.checkpoints} to "
                             "resume from; run without --resume to start training")
-        return _with_restarts(args, {}, typed, 0, None)
+        args.lr_restarts = {}
+        return args, 0, None
     initial_epoch, checkpoint = found[-1]
     if initial_epoch >= args.epochs and finished:
         raise UserError(f"the run in {paths.output} has already trained {initial_epoch} of "
                         f"--epochs {args.epochs}; pass a larger --epochs to train further")
-    return _with_restarts(args, saved, typed, initial_epoch, checkpoint)
-
-
-def _with_restarts(args, saved, typed, initial_epoch, checkpoint):
-    restarts = {int(e): float(lr) for e, lr in saved.get("lr_restarts", {}).items()}
-    if checkpoint and "lr" in typed and "lr" in saved:
-        restarts = {e: lr for e, lr in restarts.items() if e < initial_epoch}
-        restarts[initial_epoch] = args.lr
-        args.lr = saved["lr"]
-    args.lr_restarts = {str(e): lr for e, lr in sorted(restarts.items())}
+    new_lr = args.lr if asked_to_resume and "lr" in typed else None
+    args.lr_restarts = _lr_restarts(saved, initial_epoch, new_lr)
+    args.lr = saved.get("lr", args.lr)
     return args, initial_epoch, checkpoint
+
+
+def _lr_restarts(saved: dict, initial_epoch: int, new_lr: float | None) -> dict[str, float]:
+    """The saved run's LR restarts, plus one at `initial_epoch` for a new `--resume --lr`.
+
+    Rerunning the same `--resume --lr X` after another crash adds nothing: X is
+    already the rate the decay restarted from, and the curve must not move.
+    """
+    restarts = {int(e): float(lr) for e, lr in saved.get("lr_restarts", {}).items()
+                if int(e) <= initial_epoch}
+    current = restarts[max(restarts)] if restarts else saved.get("lr")
+    if new_lr is not None and not (current and math.isclose(new_lr, current, rel_tol=1e-9)):
+        restarts[initial_epoch] = new_lr
+    return {str(e): lr for e, lr in sorted(restarts.items())}
 
 
 def checkpoint_state(path: str | None) -> dict:
@@ -232,12 +242,14 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     """
     data.set_epoch(initial_epoch)
     state = {"data_seed": data.seed}
+    # The history is written before the checkpoint: a crash between the two leaves one
+    # epoch too many in the history, which the resume trims, never one too few.
     callbacks = [
         keras.callbacks.LearningRateScheduler(poly_schedule(args)),
-        EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
-                        keep=args.keep_checkpoints, state=lambda: state),
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
+        EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
+                        keep=args.keep_checkpoints, state=lambda: state),
         StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
