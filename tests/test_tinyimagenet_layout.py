@@ -72,6 +72,8 @@ def test_decode_refuses_bad_files(tmp_path, tree):
     good = os.path.join(tree, "train", wnid(1), "images", f"{wnid(1)}_0.JPEG")
     data = open(good, "rb").read()
     (tmp_path / "truncated.JPEG").write_bytes(data[: len(data) // 2])
+    (tmp_path / "trailer.JPEG").write_bytes(data + bytes(4096))  # valid: data after the end
+    assert np.array_equal(decode_image(str(tmp_path / "trailer.JPEG")), decode_image(good))
     (tmp_path / "empty.JPEG").write_bytes(b"")
     (tmp_path / "text.JPEG").write_bytes(b"this is not an image")
     for name, message in (("truncated", "truncated"), ("empty", "empty"),

@@ -122,8 +122,9 @@ def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
         raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
     if not data:
         raise ValueError(f"{path}: is empty")
-    # JPEG data never holds FF D9 except as the end-of-image marker (FF is byte-stuffed).
-    if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9", max(2, len(data) - 1024)) < 0:
+    # A complete JPEG ends its last scan with the end-of-image marker FF D9, which scan
+    # data never holds (FF is byte-stuffed there); bytes appended after it are harmless.
+    if data[:2] == b"\xff\xd8" and data.find(b"\xff\xd9", max(2, data.rfind(b"\xff\xda"))) < 0:
         raise ValueError(f"{path}: is a truncated JPEG (no end-of-image marker)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
