@@ -83,7 +83,7 @@ def main(argv=None) -> int:
                title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
                validation_data=(x_test, y_test))
 
-    probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=0)
+    probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=args.verbose)
     report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,
                                          title=f"{config.MODEL_NAME} after {args.epochs} epochs")
     atomic.write_text(paths.file("_report.txt"), report)

@@ -78,11 +78,11 @@ def read_mean(hdf5_dir: str) -> list[float]:
                         "with build_tiny_hdf5.py --force") from None
 
 
-def evaluate(model, test) -> dict:
+def evaluate(model, test, verbose: int = 0) -> dict:
     """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator."""
     from pyimagesearch.utils.ranked import rank5_accuracy
 
-    preds = model.predict(test, verbose=0)
+    preds = model.predict(test, verbose=verbose)
     rank1, rank5 = rank5_accuracy(preds, test.labels)
     return {"rank1": rank1, "rank5": rank5, "n": int(len(test.labels))}
 
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         model = runs.load_checkpoint(args.evaluate)
         runs.check_model_fits(model, args.evaluate, test.num_classes, test.image_shape)
         runs.check_writable(args.output)
-        result = evaluate(model, test)
+        result = evaluate(model, test, args.verbose)
         atomic.write_json(eval_path, {**result, "model": args.evaluate})
         print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
               f"({result['n']} test images); wrote {eval_path}")
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     val.close()
 
     test = HDF5DatasetGenerator(test_path, args.batch_size, shuffle=False, in_memory=False)
-    result = evaluate(model, test)
+    result = evaluate(model, test, args.verbose)
     atomic.write_json(eval_path, {**result, "model": paths.model})
     print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
           f"({result['n']} test images)")
