@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.io import HDF5DatasetGenerator, HDF5DatasetWriter, check_hdf5, is_complete
+from pyimagesearch.io import (HDF5DatasetGenerator, HDF5DatasetWriter, check_hdf5, is_complete,
+                              read_class_names)
 from pyimagesearch.preprocessing import MeanPreprocessor
 from pyimagesearch.utils.errors import UserError
 
@@ -32,6 +33,8 @@ def test_writer_stores_uint8_labels_names_and_completion(tmp_path):
         assert [n.decode() for n in db["class_names"][:3]] == ["c0", "c1", "c2"]
         assert db.attrs["complete"]
     assert is_complete(path) and os.listdir(tmp_path) == ["a.hdf5"]
+    assert read_class_names(path)[:2] == ["c0", "c1"]
+    assert HDF5DatasetGenerator(path, 8).class_names == read_class_names(path)
 
 
 def test_an_interrupted_writer_leaves_no_file(tmp_path):

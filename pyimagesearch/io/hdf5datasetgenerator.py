@@ -60,12 +60,16 @@ def check_hdf5(path: str, data_key: str = "images", image_shape=None) -> None:
             raise UserError(f"{path} is truncated; {hint}") from None
 
 
+def _class_names(db: h5py.File) -> list[str]:
+    if "class_names" not in db:
+        return []
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in db["class_names"][:]]
+
+
 def read_class_names(path: str) -> list[str]:
     """The class names stored in a dataset file (empty if none)."""
     with h5py.File(path, "r") as db:
-        if "class_names" not in db:
-            return []
-        return [n.decode() if isinstance(n, bytes) else str(n) for n in db["class_names"][:]]
+        return _class_names(db)
 
 
 class HDF5DatasetGenerator(ShuffledBatches):
@@ -111,8 +115,7 @@ class HDF5DatasetGenerator(ShuffledBatches):
             self.image_shape = tuple(images.shape[1:])
             chunk = images.chunks[0] if images.chunks else batch_size
             labels = db["labels"][:]
-            self.class_names = [n.decode() if isinstance(n, bytes) else str(n)
-                                for n in db["class_names"][:]] if "class_names" in db else []
+            self.class_names = _class_names(db)
             self.nbytes = images.size * images.dtype.itemsize
             if in_memory == "auto":
                 in_memory = self.nbytes <= IN_MEMORY_SHARE * _available_memory()
