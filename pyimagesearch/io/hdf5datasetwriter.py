@@ -106,10 +106,9 @@ class HDF5DatasetWriter:
         """Closes and deletes the unfinished file; `output_path` is left untouched."""
         if self.db:
             self.db.close()
-        try:
-            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
+        # Handing the context manager an exception makes it delete the temporary file.
+        aborted = RuntimeError("aborted")
+        self._atomic.__exit__(RuntimeError, aborted, None)
 
     def __enter__(self):
         return self
