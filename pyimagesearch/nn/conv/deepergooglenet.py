@@ -9,6 +9,7 @@ import keras
 from keras import layers, regularizers
 
 from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
+from pyimagesearch.nn.layers import BatchNormalization
 
 
 def conv_module(x, filters: int, kernel_size: int, strides: int = 1, reg: float = 0.0,
@@ -21,7 +22,7 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1, reg: float 
                       kernel_regularizer=regularizers.l2(reg) if reg else None,
                       name=f"{name}_conv")(x)
     relu = layers.Activation("relu", name=f"{name}_relu")
-    bn = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_bn")
+    bn = BatchNormalization(axis=channel_axis(), name=f"{name}_bn")
     return relu(bn(x)) if bn_before_relu else bn(relu(x))
 
 

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
+from pyimagesearch.nn.layers import BatchNormalization
 
 
 def conv_module(x, filters: int, kernel_size: int, strides: int = 1,
@@ -16,7 +17,7 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1,
     """Conv2D => BatchNormalization => ReLU, its layers named `{name}_conv`, `_bn`, `_relu`."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                       name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_bn")(x)
+    x = BatchNormalization(axis=channel_axis(), name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
