@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from config import cifar10_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, add_training_arguments, handle_user_errors)
+    ArgumentParser, add_training_arguments, fraction, handle_user_errors)
 
 
 def get_args_parser() -> ArgumentParser:
@@ -29,7 +29,7 @@ def get_args_parser() -> ArgumentParser:
                              "holding either; by default the official archive is downloaded")
     add_training_arguments(parser, config)
     parser.add_argument("--momentum", type=float, default=config.MOMENTUM, help="SGD momentum")
-    parser.add_argument("--shift", type=float, default=config.SHIFT,
+    parser.add_argument("--shift", type=fraction, default=config.SHIFT,
                         help="largest random shift, as a fraction of width and height (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     from pyimagesearch.datasets.cifar10 import load_cifar10
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
-    from pyimagesearch.preprocessing import build_augmentation, with_preprocessing
+    from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
     from pyimagesearch.utils import atomic, runs
     from pyimagesearch.utils.backend import seed_everything
 
@@ -70,15 +70,16 @@ def main(argv=None) -> int:
         network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
         # Per-pixel mean image of the training set, carried inside the model.
         mean = x_train.mean(axis=0, dtype=np.float64)
-        augmentation = build_augmentation(shift=args.shift, flip=args.flip, seed=args.seed)
-        model = with_preprocessing(network, mean, augmentation, name=config.MODEL_NAME)
+        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=args.lr,
                                                      momentum=args.momentum),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
     seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
-    train = ArrayBatches(x_train, y_train, args.batch_size, seed=seed)
+    augment = RandomAffine(shift=args.shift, flip=args.flip,
+                           data_format=keras.config.image_data_format())
+    train = ArrayBatches(x_train, y_train, args.batch_size, seed=seed, augment=augment)
     runs.train(model, train, paths, args, initial_epoch,
                title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
                validation_data=(x_test, y_test))

@@ -20,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from config import tiny_imagenet_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, add_training_arguments, handle_user_errors, non_negative_float)
+    ArgumentParser, add_training_arguments, degrees, fraction, handle_user_errors,
+    non_negative_float)
 from pyimagesearch.utils.errors import UserError  # noqa: E402
 
 
@@ -35,14 +36,14 @@ def get_args_parser() -> ArgumentParser:
                         help="L2 regularisation of every kernel")
     parser.add_argument("--bn-before-relu", action="store_true",
                         help="CONV => BN => RELU modules instead of CONV => RELU => BN")
-    parser.add_argument("--rotation", type=non_negative_float, default=config.ROTATION,
+    parser.add_argument("--rotation", type=degrees, default=config.ROTATION,
                         help="largest random rotation, degrees")
-    parser.add_argument("--zoom", type=non_negative_float, default=config.ZOOM,
+    parser.add_argument("--zoom", type=fraction, default=config.ZOOM,
                         help="largest random zoom, fraction")
-    parser.add_argument("--shift", type=non_negative_float, default=config.SHIFT,
+    parser.add_argument("--shift", type=fraction, default=config.SHIFT,
                         help="largest random shift, fraction of width and height")
-    parser.add_argument("--shear", type=non_negative_float, default=config.SHEAR,
-                        help="largest random shear, fraction")
+    parser.add_argument("--shear", type=fraction, default=config.SHEAR,
+                        help="largest random shear coefficient (x + s * y)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
     parser.add_argument("--in-memory", choices=("auto", "yes", "no"), default="auto",
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
 
     from pyimagesearch.io import HDF5DatasetGenerator
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
-    from pyimagesearch.preprocessing import build_augmentation, with_preprocessing
+    from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
     from pyimagesearch.utils import atomic, runs
     from pyimagesearch.utils.backend import seed_everything
 
@@ -122,8 +123,10 @@ def main(argv=None) -> int:
         seed_everything(args.seed)
     in_memory = {"auto": "auto", "yes": True, "no": False}[args.in_memory]
     seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
+    augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
+                           shear=args.shear, flip=args.flip)
     train = HDF5DatasetGenerator(train_path, args.batch_size, seed=seed, in_memory=in_memory,
-                                 workers=args.workers)
+                                 augment=augment, workers=args.workers)
     val = HDF5DatasetGenerator(val_path, args.batch_size, shuffle=False, in_memory=False,
                                workers=args.workers)
     class_names = train.class_names or [str(i) for i in range(train.num_classes)]
@@ -141,10 +144,7 @@ def main(argv=None) -> int:
         height, width, depth = train.image_shape
         network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
                                         bn_before_relu=args.bn_before_relu)
-        augmentation = build_augmentation(shift=args.shift, flip=args.flip,
-                                          rotation=args.rotation, zoom=args.zoom,
-                                          shear=args.shear, seed=args.seed)
-        model = with_preprocessing(network, mean, augmentation, name=config.MODEL_NAME)
+        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)

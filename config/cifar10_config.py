@@ -14,5 +14,7 @@ MOMENTUM = 0.9        # SGD momentum
 SHIFT = 0.1           # random shifts up to 10% of width and height, nearest fill
 FLIP = True           # random horizontal flips
 
+MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
+
 CHECKPOINT_EVERY = 1  # epochs between checkpoints
 KEEP_CHECKPOINTS = 3  # newest checkpoints kept

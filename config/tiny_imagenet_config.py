@@ -25,5 +25,7 @@ SHIFT = 0.2             # fraction of width and height
 SHEAR = 0.15            # fraction
 FLIP = True             # random horizontal flips
 
+MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
+
 CHECKPOINT_EVERY = 1    # epochs between checkpoints
 KEEP_CHECKPOINTS = 3    # newest checkpoints kept

@@ -15,3 +15,12 @@ def cifar_dir(tmp_path_factory):
     from cifar_data import write_cifar
 
     return write_cifar(str(tmp_path_factory.mktemp("cifar")))
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Training scripts set a mixed-precision policy for the process: reset it after each test."""
+    yield
+    import keras
+
+    keras.config.set_dtype_policy("float32")

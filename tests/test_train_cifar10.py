@@ -138,7 +138,8 @@ def test_user_errors(cifar_dir, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("flag", [["--epochs", "0"], ["--batch-size", "-4"], ["--lr", "0"],
-                                  ["--lr", "fast"]])
+                                  ["--lr", "fast"], ["--shift", "1.5"],
+                                  ["--mixed-precision", "int8"]])
 def test_bad_flags_exit_2_in_one_line(flag, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_cifar10.main(flag)

@@ -5,6 +5,9 @@ import math
 import keras
 import numpy as np
 
+# Keeps the augmentation's random stream apart from the order's ([seed, epoch]).
+_AUGMENT_STREAM = 1
+
 
 class ShuffledBatches(keras.utils.PyDataset):
     """A `keras.utils.PyDataset` of `(images, labels)` whose epoch `e` has a fixed order.
@@ -25,12 +28,16 @@ class ShuffledBatches(keras.utils.PyDataset):
         classes: with `binarize`, the number of classes for one-hot labels.
         binarize: return one-hot float32 labels instead of integer labels.
         preprocessors: optional classic preprocessors applied to whole batches.
+        augment: optional training augmentation, called as `augment(images, rng)`
+            on each batch (e.g. `pyimagesearch.preprocessing.RandomAffine`), with
+            a generator seeded by (seed, epoch, batch index): the same
+            augmentation whatever the workers, after a resume too.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
     """
 
     def __init__(self, labels, batch_size: int, shuffle: bool = True, seed: int | None = None,
                  block: int = 1, classes: int | None = None, binarize: bool = False,
-                 preprocessors=None, **kwargs):
+                 preprocessors=None, augment=None, **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
@@ -45,6 +52,7 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.classes = classes
         self.binarize = binarize
         self.preprocessors = preprocessors or []
+        self.augment = augment
         self.set_epoch(0)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
@@ -82,6 +90,9 @@ class ShuffledBatches(keras.utils.PyDataset):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.read(rows)
+        if self.augment is not None:
+            images = self.augment(images, np.random.default_rng([self.seed, self.epoch, index,
+                                                                 _AUGMENT_STREAM]))
         for preprocessor in self.preprocessors:
             images = preprocessor.preprocess(images)
         labels = self.labels[rows]

@@ -98,6 +98,7 @@ class HDF5DatasetGenerator(ShuffledBatches):
         in_memory: `True`, `False`, or "auto" (hold the images in memory when
             they take at most a quarter of the memory available now).
         preprocessors: optional classic preprocessors applied to whole batches.
+        augment: optional training augmentation of whole batches (see `ShuffledBatches`).
         data_key: the image dataset's name.
         block: rows read as one contiguous slice (default: the file's chunk length).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
@@ -106,7 +107,7 @@ class HDF5DatasetGenerator(ShuffledBatches):
     def __init__(self, db_path: str, batch_size: int, classes: int | None = None,
                  binarize: bool = False, shuffle: bool = True, seed: int | None = None,
                  in_memory="auto", preprocessors=None, data_key: str = "images",
-                 block: int | None = None, **kwargs):
+                 block: int | None = None, augment=None, **kwargs):
         check_hdf5(db_path, data_key)
         self.db_path = db_path
         self.data_key = data_key
@@ -125,7 +126,8 @@ class HDF5DatasetGenerator(ShuffledBatches):
         self._pid = None
         super().__init__(labels, batch_size, shuffle=shuffle, seed=seed,
                          block=1 if self.in_memory else (block or chunk), classes=classes,
-                         binarize=binarize, preprocessors=preprocessors, **kwargs)
+                         binarize=binarize, preprocessors=preprocessors, augment=augment,
+                         **kwargs)
 
     @property
     def num_classes(self) -> int:

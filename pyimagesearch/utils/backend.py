@@ -49,3 +49,61 @@ def fused_batch_norm(x, scale, offset, mean, variance, epsilon: float, training:
     count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
     batch_variance = batch_variance * (count - 1.0) / tf.maximum(count, 1.0)
     return outputs, batch_mean, batch_variance
+
+
+def accelerator() -> dict:
+    """What the backend will train on: `{"kind": "gpu", "name", "capability": (major, minor)}`
+    for an NVIDIA GPU, else `{"kind": "cpu", "name", "bf16": bool}` (bf16 matrix units:
+    AMX-BF16 or AVX512-BF16)."""
+    name = keras.backend.backend()
+    capability = None
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return {"kind": "gpu", "name": details.get("device_name", "GPU"),
+                    "capability": tuple(details.get("compute_capability") or (0, 0))}
+    elif name == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "gpu":
+            capability = getattr(device, "compute_capability", "0.0")
+            return {"kind": "gpu", "name": device.device_kind,
+                    "capability": tuple(int(v) for v in str(capability).split(".")[:2])}
+    elif name == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return {"kind": "gpu", "name": torch.cuda.get_device_name(0),
+                    "capability": tuple(torch.cuda.get_device_capability(0))}
+    return {"kind": "cpu", "name": _cpu_name(), "bf16": bool(_cpu_flags() & BF16_CPU_FLAGS)}
+
+
+BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
+
+
+def _cpu_info() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:  # not Linux
+        return ""
+
+
+def _cpu_flags() -> set[str]:
+    for line in _cpu_info().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def _cpu_name() -> str:
+    for line in _cpu_info().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine() or "CPU"

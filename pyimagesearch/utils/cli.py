@@ -10,6 +10,10 @@ import sys
 
 from pyimagesearch.utils.errors import UserError
 
+# `--mixed-precision` choices (pyimagesearch.utils.precision.CHOICES, kept here so that
+# `--help` need not import Keras).
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+
 
 class ArgumentParser(argparse.ArgumentParser):
     """An `argparse.ArgumentParser` whose errors are one line (no usage dump)."""
@@ -53,6 +57,16 @@ def non_negative_float(text: str) -> float:
     return _finite_float(text, lambda v: v >= 0, "0 or more")
 
 
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1) (a shift, zoom or shear range)."""
+    return _finite_float(text, lambda v: 0 <= v < 1, "at least 0 and below 1")
+
+
+def degrees(text: str) -> float:
+    """argparse type: a number of degrees in [0, 180) (a rotation range)."""
+    return _finite_float(text, lambda v: 0 <= v < 180, "at least 0 and below 180")
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
     """Adds the flags every training script shares, their defaults from `config`."""
     parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
@@ -72,6 +86,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
                         help="save a checkpoint every this many epochs")
     parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
                         help="how many of the newest checkpoints to keep (0: all)")
+    parser.add_argument("--mixed-precision", choices=PRECISIONS,
+                        default=getattr(config, "MIXED_PRECISION", "auto"),
+                        help="bf16 or fp16 (with loss scaling) activations and float32 weights, "
+                             "or off; auto: bf16 on CPUs with bf16 units and on GPUs of compute "
+                             "capability 8.0+, fp16 on 7.x, else off (a resumed run keeps its "
+                             "checkpoints' precision)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in --output (weights, "
                              "optimizer, epoch, history); settings not given again are the "

@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import time
+import zipfile
 from dataclasses import dataclass
 
 import keras
@@ -20,7 +21,7 @@ from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_check
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
-from pyimagesearch.utils import atomic
+from pyimagesearch.utils import atomic, precision
 from pyimagesearch.utils.cli import explicit_flags
 from pyimagesearch.utils.errors import UserError
 from pyimagesearch.utils.schedules import PolynomialDecay
@@ -89,7 +90,7 @@ def _saved_args(paths: RunPaths) -> dict:
 
 
 # Settings that may differ when an unfinished run is continued by rerunning its command.
-_FREE_ON_RERUN = {"resume", "force", "verbose", "workers", "lr_restarts"}
+_FREE_ON_RERUN = {"resume", "force", "verbose", "workers", "lr_restarts", "precision"}
 
 
 def _flag(key: str) -> str:
@@ -156,6 +157,7 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
             raise UserError(f"there is no checkpoint of {paths.name} in {paths.checkpoints} to "
                             "resume from; run without --resume to start training")
         args.lr_restarts = {}
+        _settle_precision(args, None)
         return args, 0, None
     initial_epoch, checkpoint = found[-1]
     if initial_epoch >= args.epochs and finished:
@@ -164,7 +166,33 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
     new_lr = args.lr if asked_to_resume and "lr" in typed else None
     args.lr_restarts = _lr_restarts(saved, initial_epoch, new_lr)
     args.lr = saved.get("lr", args.lr)
+    _settle_precision(args, checkpoint, asked_to_resume and "mixed_precision" in typed)
     return args, initial_epoch, checkpoint
+
+
+def _settle_precision(args: argparse.Namespace, checkpoint: str | None,
+                      typed: bool = False) -> None:
+    """Sets `args.precision` and the Keras dtype policy: the checkpoint's, or the choice's.
+
+    A resumed run keeps the precision its checkpoints were trained in; asking
+    for another one on `--resume` is refused rather than silently ignored.
+    """
+    if checkpoint is None:
+        args.precision, reason = precision.resolve(args.mixed_precision)
+    else:
+        try:
+            args.precision = precision.saved_precision(checkpoint)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise UserError(f"cannot read checkpoint {checkpoint} ({err}); delete it to resume "
+                            "from the one before, or start over with --force") from None
+        reason = "the precision of the run's checkpoints"
+        wanted, _ = precision.resolve(args.mixed_precision)
+        if typed and wanted != args.precision:
+            raise UserError(f"the checkpoints in {args.output} were trained in {args.precision} "
+                            f"precision, not {wanted}; resume without --mixed-precision, or "
+                            "start over with --force")
+    precision.use(args.precision)
+    print(f"precision: {args.precision} ({reason})", flush=True)
 
 
 def _lr_restarts(saved: dict, initial_epoch: int, new_lr: float | None) -> dict[str, float]:
