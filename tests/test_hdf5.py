@@ -88,6 +88,44 @@ def test_reads_are_few_contiguous_slices(tmp_path):
     assert len(runs) <= 5 and all(len(r) <= 4 for r in runs[1:-1])  # blocks of a chunk
 
 
+@pytest.mark.parametrize("batch_size, block", [(7, None), (16, 3), (5, 1)])
+def test_raw_chunk_reads_equal_hdf5_slicing(tmp_path, batch_size, block):
+    path = _write(tmp_path / "raw.hdf5")
+    fast = HDF5DatasetGenerator(path, batch_size, seed=2, in_memory=False, block=block)
+    slow = HDF5DatasetGenerator(path, batch_size, seed=2, in_memory=False, block=block)
+    assert fast._raw_chunks
+    slow._raw_chunks = None  # h5py's own selection
+    for (x, y), (x2, y2) in zip(_batches(fast), _batches(slow)):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(x[:, 0, 0, 0], y % 256)
+
+
+def test_compressed_files_are_read_through_h5py(tmp_path):
+    path = str(tmp_path / "gzip.hdf5")
+    with h5py.File(path, "w") as db:
+        db.create_dataset("images", data=np.arange(12, dtype=np.uint8)[:, None, None, None]
+                          * np.ones((1, 4, 4, 3), np.uint8), chunks=(4, 4, 4, 3),
+                          compression="gzip")
+        db.create_dataset("labels", data=np.arange(12))
+        db.attrs["format"], db.attrs["complete"] = "pyimagesearch-hdf5", True
+    gen = HDF5DatasetGenerator(path, 5, seed=0, in_memory=False)
+    assert gen._raw_chunks is None
+    x, y = gen[0]
+    np.testing.assert_array_equal(x[:, 0, 0, 0], y)
+
+
+def test_threads_read_one_handle_safely(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen = HDF5DatasetGenerator(_write(tmp_path / "t.hdf5", n=400), 8, seed=0, in_memory=False)
+    want = _batches(gen)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            got = list(pool.map(gen.__getitem__, range(len(gen))))
+            for (x, y), (x2, y2) in zip(got, want):
+                np.testing.assert_array_equal(x, x2)
+
+
 def test_unshuffled_one_hot_and_preprocessors(tmp_path):
     gen = HDF5DatasetGenerator(_write(tmp_path / "f.hdf5"), 20, shuffle=False, classes=50,
                                binarize=True, preprocessors=[MeanPreprocessor(1, 2, 3)])

@@ -1,6 +1,7 @@
 """HDF5DatasetGenerator: whole batches from an HDF5 file, as a `keras.utils.PyDataset`."""
 
 import os
+import threading
 
 import h5py
 import numpy as np
@@ -8,6 +9,11 @@ import numpy as np
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.hdf5datasetwriter import FORMAT
 from pyimagesearch.utils.errors import UserError
+
+try:  # the lock h5py's own high-level calls hold, so raw reads never run beside them
+    from h5py._objects import phil as _H5_LOCK
+except ImportError:  # pragma: no cover - a future h5py
+    _H5_LOCK = threading.RLock()
 
 # Hold a file in memory only if it takes at most this share of the memory available now.
 IN_MEMORY_SHARE = 0.25
@@ -121,8 +127,12 @@ class HDF5DatasetGenerator(ShuffledBatches):
             if in_memory == "auto":
                 in_memory = self.nbytes <= IN_MEMORY_SHARE * _available_memory()
             self.images = images[:] if in_memory else None
+            # Unfiltered chunks spanning whole images can be read raw (see `read`).
+            self._raw_chunks = (images.chunks, images.dtype) if (
+                images.chunks and images.chunks[1:] == images.shape[1:]
+                and images.id.get_create_plist().get_nfilters() == 0) else None
         self.in_memory = bool(in_memory)
-        self._db = None
+        self._db = self._images = None
         self._pid = None
         super().__init__(labels, batch_size, shuffle=shuffle, seed=seed,
                          block=1 if self.in_memory else (block or chunk), classes=classes,
@@ -140,20 +150,34 @@ class HDF5DatasetGenerator(ShuffledBatches):
         if self._db is None or self._pid != os.getpid():  # one handle per worker process
             self._db = h5py.File(self.db_path, "r")
             self._pid = os.getpid()
-        return self._db[self.data_key]
+            self._images = self._db[self.data_key]
+        return self._images
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """Reads `rows` (runs of consecutive indices) as one uint8 array."""
         if self.in_memory:
             return self.images[rows]
+        images = self._file()
+        if self._raw_chunks:
+            # Whole stored chunks, copied straight from the file: no selection machinery.
+            chunks, dtype = self._raw_chunks
+            ids = rows // chunks[0]
+            out = np.empty((len(rows),) + self.image_shape, dtype)
+            read_chunk = images.id.read_direct_chunk
+            zeros = (0,) * len(self.image_shape)
+            for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(ids)) + 1):
+                start = int(ids[run[0]]) * chunks[0]
+                with _H5_LOCK:  # h5py's low-level calls are not thread-safe on their own
+                    raw = read_chunk((start,) + zeros)[1]
+                out[run] = np.frombuffer(raw, dtype).reshape(chunks)[rows[run] - start]
+            return out
         # One contiguous slice read per run of consecutive rows.
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        images = self._file()
         return np.concatenate([images[run[0]:run[-1] + 1] for run in np.split(rows, breaks)])
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_db"] = None  # h5py handles do not cross process boundaries
+        state["_db"] = state["_images"] = None  # h5py handles do not cross processes
         return state
 
     def close(self) -> None:

@@ -50,30 +50,36 @@ def warp_affine(images: np.ndarray, matrices: np.ndarray, fill_mode: str = "near
                          f"Received: shape={matrices.shape}")
     if n == 0:
         return images.copy()
+    # The batch is warped as one tall image: OpenCV's border handles x, while y must stay
+    # within each image's own rows. With fill "constant", a row of zeros above and below
+    # each image lets edge samples blend with the fill as they do at the sides.
+    pad = 1 if fill_mode == "constant" else 0
+    images = np.ascontiguousarray(images)
+    if pad:
+        images = np.pad(images, ((0, 0), (pad, pad), (0, 0), (0, 0)))
+    rows_each = height + 2 * pad
+    top = np.arange(n, dtype=np.float32) * rows_each + pad  # row 0 of each image
     # Source coordinates of every output pixel: a (N, 1, W) row term plus a (N, H, 1)
     # column term, one pass each.
     cols = np.arange(width, dtype=np.float32)
     rows = np.arange(height, dtype=np.float32)
     m = matrices[:, :, :, None]
     map_x = (m[:, 0, 0] * cols)[:, None, :] + (m[:, 0, 1] * rows + m[:, 0, 2])[:, :, None]
-    map_y = (m[:, 1, 0] * cols)[:, None, :] + (m[:, 1, 1] * rows + m[:, 1, 2])[:, :, None]
-    # The batch is one tall image, so OpenCV's border handles x; y must stay inside each
-    # image's own rows.
-    images = np.ascontiguousarray(images)
-    if fill_mode == "constant":
-        # A row of zeros above and below each image: samples between an edge row and the
-        # fill blend with zeros, as at the left and right edges.
-        images = np.pad(images, ((0, 0), (1, 1), (0, 0), (0, 0)))
-        map_x[(map_y < -1.0) | (map_y > height)] = -2.0 * width  # OpenCV fills zeros there
-        np.clip(map_y + 1.0, 0.0, height + 1.0, out=map_y)
+    if fill_mode == "nearest":  # the fast path: image i's rows, clamped to its edges
+        map_y = ((m[:, 1, 0] * cols)[:, None, :]
+                 + (m[:, 1, 1] * rows + m[:, 1, 2] + top[:, None])[:, :, None])
+        np.clip(map_y, top[:, None, None], (top + height - 1)[:, None, None], out=map_y)
     else:
+        map_y = (m[:, 1, 0] * cols)[:, None, :] + (m[:, 1, 1] * rows + m[:, 1, 2])[:, :, None]
         if fill_mode == "reflect":  # ... d c b a | a b c d | d c b a ...
             period = 2.0 * height
             map_y = np.mod(map_y + 0.5, period)
             map_y = np.where(map_y >= height, period - map_y, map_y) - 0.5
-        np.clip(map_y, 0.0, height - 1.0, out=map_y)
-    rows_each = images.shape[1]
-    map_y += (np.arange(n, dtype=np.float32) * rows_each)[:, None, None]
+            np.clip(map_y, 0.0, height - 1.0, out=map_y)
+        else:
+            map_x[(map_y < -1.0) | (map_y > height)] = -2.0 * width  # OpenCV fills zeros
+            np.clip(map_y, -1.0, float(height), out=map_y)
+        map_y += top[:, None, None]
     tall = images.reshape(n * rows_each, width, channels)
     out = cv2.remap(tall, map_x.reshape(n * height, width), map_y.reshape(n * height, width),
                     _INTERPOLATIONS[interpolation], borderMode=_BORDERS[fill_mode],
