@@ -104,3 +104,23 @@ def test_tensorflow_runs_the_fused_kernel(monkeypatch):
     ours(x, training=True)
     ours(x, training=False)
     assert calls == [True, True]
+
+
+def test_loads_without_this_package_as_keras_batch_norm(tmp_path):
+    """What the README tells users without pyimagesearch installed."""
+    import subprocess
+    import sys
+
+    inputs = keras.Input((5, 6, 4))
+    model = keras.Model(inputs, BatchNormalization(name="bn")(inputs))
+    model.get_layer("bn").moving_mean.assign([1.0, 2.0, 3.0, 4.0])
+    model.save(tmp_path / "m.keras")
+    code = ("import keras, numpy as np, sys; m = keras.models.load_model(sys.argv[1], "
+            "custom_objects={'pyimagesearch>BatchNormalization': keras.layers.BatchNormalization});"
+            " assert type(m.get_layer('bn')) is keras.layers.BatchNormalization;"
+            " print(float(m(np.ones((1, 5, 6, 4), 'float32'))[0, 0, 0, 1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    want = float(model(np.ones((1, 5, 6, 4), "float32"))[0, 0, 0, 1])
+    assert float(out.stdout.split()[-1]) == pytest.approx(want, rel=1e-6)

@@ -1,0 +1,90 @@
+"""The benchmark's own pieces: the classic baseline is what it claims to be."""
+
+import os
+
+import cv2
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from bench import classic, run
+from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
+from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
+from pyimagesearch.nn.layers import BatchNormalization
+
+
+@pytest.mark.parametrize("build, gflop", [(lambda: MiniGoogLeNet.build(32, 32, 3, 10), 1.41),
+                                          (lambda: DeeperGoogLeNet.build(64, 64, 3, 200), 2.75)])
+def test_training_flops_per_image(build, gflop):
+    assert run.training_flops(build()) / 1e9 == pytest.approx(gflop, rel=0.01)
+
+
+def test_classic_network_is_float32_with_keras_batch_norm():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    ours = MiniGoogLeNet.build(32, 32, 3, 10)
+    keras.config.set_dtype_policy("float32")
+    baseline = classic.classic_network(ours)
+    norms = [la for la in baseline._flatten_layers() if "BatchNormalization" in type(la).__name__]
+    assert norms and all(type(la) is keras.layers.BatchNormalization for la in norms)
+    assert not any(isinstance(la, BatchNormalization) for la in norms)
+    assert all(la.dtype_policy.name == "float32" for la in baseline._flatten_layers())
+    assert baseline.count_params() == ours.count_params() == 1_656_250
+
+
+def test_classic_build_and_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = str(tmp_path / f"{i}.JPEG")
+        cv2.imwrite(path, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        paths.append(path)
+    out = str(tmp_path / "classic.hdf5")
+    info = classic.build_hdf5(paths, list(range(6)), out)
+    with h5py.File(out) as db:
+        assert db["images"].dtype == np.float64  # the classic writer's dtype="float"
+        first = db["images"][0]
+    assert classic.file_bytes_per_image(out) > 64 * 64 * 3 * 8
+    bgr = cv2.imread(paths[0]).astype(np.float64)
+    np.testing.assert_array_equal(first, bgr)
+    assert info["mean_rgb"][0] == pytest.approx(np.mean([cv2.imread(p)[..., 2].mean()
+                                                          for p in paths]))
+
+    plain = classic.ClassicBatches(out, 4, info["mean_rgb"])
+    x, y = plain[0]
+    assert x.dtype == np.float32 and x.shape == (4, 64, 64, 3) and list(y) == [0, 1, 2, 3]
+    np.testing.assert_allclose(x[0, ..., 2], bgr[..., 2] - info["mean_rgb"][0], atol=1e-3)
+    augmented = classic.ClassicBatches(out, 4, info["mean_rgb"],
+                                       classic.image_data_generator(**run.TINY_AUG))
+    xa, ya = augmented[0]
+    assert xa.shape == x.shape and not np.allclose(xa, x)
+    assert len(plain) == 2 and len(plain[1][0]) == 2
+
+
+def test_table_reports_ratios():
+    train = {"images_per_s": 100.0, "achieved_gflops": 141.0, "gflop_per_image": 1.41,
+             "precision": "off", "peak_rss_mib": 900.0}
+    ours = dict(train, images_per_s=250.0, achieved_gflops=352.5, precision="bf16")
+    r = {"machine": {"cpu": "Test CPU", "cores": 2, "bf16_units": ["amx_bf16"]},
+         "versions": {"keras": "3"}, "matmul": {"float32": 250.0, "bfloat16": 800.0,
+                                                 "backend": "tensorflow"},
+         "pipeline_classic": {"images_per_s": 1200.0, "peak_rss_mib": 500.0},
+         "pipeline_ours": {"images_per_s": 36000.0, "streamed": 30000.0,
+                           "two_threads": 42000.0, "peak_rss_mib": 600.0},
+         "build_classic": {"images_per_s": 3000.0, "file_bytes_per_image": 98313.0,
+                           "peak_rss_mib": 400.0},
+         "build_ours": {"images_per_s": 5000.0, "file_bytes_per_image": 12298.0,
+                        "pixel_bytes_per_image": 12288.0, "peak_rss_mib": 400.0},
+         "train_classic_mini": train, "train_ours_mini": ours,
+         "train_classic_deeper": train, "train_ours_deeper": ours}
+    text = run.table(r)
+    assert "| 1,200 | 36,000 | 30.0x |" in text
+    assert "| 100.0 | 250.0 | 2.5x |" in text
+    assert "141 = 56% of fp32 | 352 = 44% of bf16" in text
+    assert "| 98,313 | 12,298 | 8.0x smaller |" in text
+    assert "Test CPU, 2 cores (amx_bf16)" in text
+
+
+def test_readme_shows_the_bench_command():
+    with open(os.path.join(run.ROOT, "README.md"), encoding="utf-8") as f:
+        assert "python bench/run.py" in f.read()
