@@ -21,13 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 from config import tiny_imagenet_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
     ArgumentParser, add_training_arguments, degrees, fraction, handle_user_errors,
-    non_negative_float)
+    non_negative_float, positive_int)
 from pyimagesearch.utils.errors import UserError  # noqa: E402
 
 
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(description="Train DeeperGoogLeNet on Tiny ImageNet-200 (defaults: "
-                                        "the public 57.3%% rank-1 recipe, "
+                                        "the public 57.3% rank-1 recipe, "
                                         "config/tiny_imagenet_config.py).")
     parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
                         help="folder with train.hdf5, val.hdf5, test.hdf5 and mean.json")
@@ -49,8 +49,9 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--in-memory", choices=("auto", "yes", "no"), default="auto",
                         help="hold train.hdf5 in memory (auto: when it takes at most a quarter "
                              "of the free memory); otherwise batches stream from disk")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="threads reading batches (PyDataset workers)")
+    parser.add_argument("--workers", type=positive_int, default=config.WORKERS,
+                        help="threads preparing batches (reading and augmenting; PyDataset "
+                             "workers)")
     parser.add_argument("--evaluate", metavar="MODEL",
                         help="only evaluate this saved .keras model on the test split")
     return parser

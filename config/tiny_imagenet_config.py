@@ -25,6 +25,7 @@ SHIFT = 0.2             # fraction of width and height
 SHEAR = 0.15            # fraction
 FLIP = True             # random horizontal flips
 
+WORKERS = 2             # threads preparing training batches (raw HDF5 reads + OpenCV warps)
 MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
 
 CHECKPOINT_EVERY = 1    # epochs between checkpoints
