@@ -53,6 +53,7 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.binarize = binarize
         self.preprocessors = preprocessors or []
         self.augment = augment
+        self._driven = False
         self.set_epoch(0)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
@@ -75,9 +76,23 @@ class ShuffledBatches(keras.utils.PyDataset):
         self._order = self._epoch_order()
         self._begun = False
 
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """A callback for `fit` that sets this data's epoch to Keras's own epoch number.
+
+        Pass it to `fit` (first in the list) for an order that is exact on every
+        backend and with any `workers`: Keras calls it before it starts fetching an
+        epoch's batches, whereas `PyDataset.on_epoch_begin` runs after the worker
+        threads have started, and Keras's first peek at the data's shapes calls
+        it on some backends (JAX) and not on others (TensorFlow).
+        """
+        return _SetEpoch(self)
+
     def on_epoch_begin(self):
-        # Keras calls this once per epoch. (It also calls `on_epoch_end` once before the
-        # first epoch, so counting ends would skip an order and break exact resume.)
+        if self._driven:  # the epoch is set by `epoch_callback`
+            return
+        # Without the callback: count the epochs. Keras calls this once per epoch (with
+        # TensorFlow it also calls `on_epoch_end` once before the first epoch, so counting
+        # ends would skip an order).
         if self._begun:
             self.set_epoch(self.epoch + 1)
         self._begun = True
@@ -99,6 +114,16 @@ class ShuffledBatches(keras.utils.PyDataset):
         if self.binarize:
             labels = np.eye(self.classes, dtype="float32")[labels]
         return images, labels
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    def __init__(self, data: ShuffledBatches):
+        super().__init__()
+        self.data = data
+        data._driven = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)
 
 
 class ArrayBatches(ShuffledBatches):

@@ -273,6 +273,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     # The history is written before the checkpoint: a crash between the two leaves one
     # epoch too many in the history, which the resume trims, never one too few.
     callbacks = [
+        data.epoch_callback(),  # epoch e's order and augmentation, whatever the backend
         keras.callbacks.LearningRateScheduler(poly_schedule(args)),
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
