@@ -15,6 +15,7 @@ import pytest
 from cifar_data import write_cifar
 from tiny_data import write_tiny_imagenet
 
+import pyimagesearch.nn  # noqa: F401  (registers the models' layers, as the README says)
 from pyimagesearch.io import is_complete
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

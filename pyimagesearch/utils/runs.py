@@ -20,6 +20,7 @@ from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_check
                                                      save_checkpoint)
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 from pyimagesearch.io.batches import ShuffledBatches
+from pyimagesearch.nn import layers as _registers_nn_layers  # noqa: F401  (for loading)
 from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
 from pyimagesearch.utils import atomic, precision
 from pyimagesearch.utils.cli import explicit_flags
