@@ -192,21 +192,6 @@ def training_flops(network) -> float:
     return 3.0 * forward
 
 
-class _StepClock:
-    """Keras callback: wall time from the end of the warm-up steps to the last step."""
-
-    def __new__(cls, warmup):
-        import keras
-
-        class Clock(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                if batch == warmup - 1:
-                    self.start = time.perf_counter()
-                self.end = time.perf_counter()
-
-        return Clock()
-
-
 def part_train(args) -> dict:
     """Training images/s of one network, the classic way or ours."""
     import keras
@@ -270,10 +255,18 @@ def part_train(args) -> dict:
         model = classic.classic_network(network)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    clock = _StepClock(args.warmup)
+    # Wall time from the end of the warm-up steps to the end of the last step.
+    times = {}
+
+    def record(batch, logs=None):
+        if batch == args.warmup - 1:
+            times["start"] = time.perf_counter()
+        times["end"] = time.perf_counter()
+
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=record)
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[clock],
               shuffle=False)
-    images_per_s = args.steps * BATCH / (clock.end - clock.start)
+    images_per_s = args.steps * BATCH / (times["end"] - times["start"])
     return {"images_per_s": images_per_s, "precision": chosen, "why": reason,
             "gflop_per_image": flops / 1e9, "achieved_gflops": images_per_s * flops / 1e9,
             "steps": args.steps}

@@ -18,6 +18,15 @@ _BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,
 _INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
 
+def _check_options(fill_mode: str, interpolation: str) -> None:
+    if fill_mode not in _BORDERS:
+        raise ValueError(f"`fill_mode` must be one of {tuple(_BORDERS)}. "
+                         f"Received: fill_mode={fill_mode!r}")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"`interpolation` must be one of {tuple(_INTERPOLATIONS)}. "
+                         f"Received: interpolation={interpolation!r}")
+
+
 def warp_affine(images: np.ndarray, matrices: np.ndarray, fill_mode: str = "nearest",
                 interpolation: str = "bilinear") -> np.ndarray:
     """Resamples each image of a batch through its own affine map.
@@ -33,12 +42,7 @@ def warp_affine(images: np.ndarray, matrices: np.ndarray, fill_mode: str = "near
     Returns:
         The warped batch, of the images' shape and dtype.
     """
-    if fill_mode not in _BORDERS:
-        raise ValueError(f"`fill_mode` must be one of {tuple(_BORDERS)}. "
-                         f"Received: fill_mode={fill_mode!r}")
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"`interpolation` must be one of {tuple(_INTERPOLATIONS)}. "
-                         f"Received: interpolation={interpolation!r}")
+    _check_options(fill_mode, interpolation)
     images = np.asarray(images)
     if images.ndim != 4 or not 1 <= images.shape[-1] <= 4:
         raise ValueError(f"`images` must be (N, H, W, C) with C <= 4. "
@@ -120,9 +124,7 @@ class RandomAffine:
             if not 0 <= value < (180 if name == "rotation" else 1):
                 raise ValueError(f"`{name}` must be in [0, {180 if name == 'rotation' else 1}). "
                                  f"Received: {name}={value}")
-        if fill_mode not in _BORDERS or interpolation not in _INTERPOLATIONS:
-            warp_affine(np.zeros((0, 1, 1, 1), np.uint8), np.zeros((0, 2, 3)), fill_mode,
-                        interpolation)  # raises the argument's error
+        _check_options(fill_mode, interpolation)
         self.rotation, self.zoom, self.shift, self.shear = rotation, zoom, shift, shear
         self.flip = flip
         self.fill_mode = fill_mode

@@ -56,7 +56,6 @@ def accelerator() -> dict:
     for an NVIDIA GPU, else `{"kind": "cpu", "name", "bf16": bool}` (bf16 matrix units:
     AMX-BF16 or AVX512-BF16)."""
     name = keras.backend.backend()
-    capability = None
     if name == "tensorflow":
         import tensorflow as tf
 
