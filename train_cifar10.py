@@ -48,11 +48,12 @@ def main(argv=None) -> int:
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils import atomic, distributed, runs
     from pyimagesearch.utils.backend import seed_everything
 
     paths = runs.RunPaths(args.output, config.MODEL_NAME)
     args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+    replicas = distributed.current()
 
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
     if keras.config.image_data_format() == "channels_first":
@@ -76,15 +77,18 @@ def main(argv=None) -> int:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
-    seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
     augment = RandomAffine(shift=args.shift, flip=args.flip,
                            data_format=keras.config.image_data_format())
-    train = ArrayBatches(x_train, y_train, args.batch_size, seed=seed, augment=augment)
-    runs.train(model, train, paths, args, initial_epoch,
-               title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
-               validation_data=(x_test, y_test))
+    train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment,
+                         seed=runs.data_seed(checkpoint, args.seed), **replicas.batch_kwargs())
+    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False, **replicas.batch_kwargs())
+    runs.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
+               title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}", validation_data=val)
 
-    probs = model.predict(x_test, batch_size=max(args.batch_size, 256), verbose=args.verbose)
+    test = ArrayBatches(x_test, y_test, max(args.batch_size, 256), shuffle=False)
+    probs = distributed.predict(model, test, verbose=args.verbose if replicas.chief else 0)
+    if not replicas.chief:
+        return 0
     report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,
                                          title=f"{config.MODEL_NAME} after {args.epochs} epochs")
     atomic.write_text(paths.file("_report.txt"), report)

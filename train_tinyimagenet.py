@@ -82,9 +82,10 @@ def read_mean(hdf5_dir: str) -> list[float]:
 
 def evaluate(model, test, verbose: int = 0) -> dict:
     """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator."""
+    from pyimagesearch.utils.distributed import predict
     from pyimagesearch.utils.ranked import rank5_accuracy
 
-    preds = model.predict(test, verbose=verbose)
+    preds = predict(model, test, verbose=verbose)
     rank1, rank5 = rank5_accuracy(preds, test.labels)
     return {"rank1": rank1, "rank5": rank5, "n": int(len(test.labels))}
 
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     from pyimagesearch.io import HDF5DatasetGenerator
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils import atomic, distributed, runs
     from pyimagesearch.utils.backend import seed_everything
 
     paths = runs.RunPaths(args.output, config.MODEL_NAME)
@@ -117,19 +118,20 @@ def main(argv=None) -> int:
         return 0
 
     args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+    replicas = distributed.current()
     train_path, val_path, test_path = (_split(args.hdf5_dir, s) for s in ("train", "val", "test"))
     mean = read_mean(args.hdf5_dir)
 
     if args.seed is not None:
         seed_everything(args.seed)
     in_memory = {"auto": "auto", "yes": True, "no": False}[args.in_memory]
-    seed = runs.checkpoint_state(checkpoint).get("data_seed", args.seed)
     augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
                            shear=args.shear, flip=args.flip)
-    train = HDF5DatasetGenerator(train_path, args.batch_size, seed=seed, in_memory=in_memory,
-                                 augment=augment, workers=args.workers)
+    train = HDF5DatasetGenerator(train_path, args.batch_size, in_memory=in_memory,
+                                 seed=runs.data_seed(checkpoint, args.seed), augment=augment,
+                                 workers=args.workers, **replicas.batch_kwargs())
     val = HDF5DatasetGenerator(val_path, args.batch_size, shuffle=False, in_memory=False,
-                               workers=args.workers)
+                               workers=args.workers, **replicas.batch_kwargs())
     class_names = train.class_names or [str(i) for i in range(train.num_classes)]
     where = "held in memory" if train.in_memory else "streamed from disk"
     print(f"Tiny ImageNet: {train.num_images} training, {val.num_images} validation images of "
@@ -150,14 +152,16 @@ def main(argv=None) -> int:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
-    runs.train(model, train, paths, args, initial_epoch,
+    runs.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
                title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}",
                validation_data=val)
     train.close()
     val.close()
 
     test = HDF5DatasetGenerator(test_path, args.batch_size, shuffle=False, in_memory=False)
-    result = evaluate(model, test, args.verbose)
+    result = evaluate(model, test, args.verbose if replicas.chief else 0)
+    if not replicas.chief:
+        return 0
     atomic.write_json(eval_path, {**result, "model": paths.model})
     print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
           f"({result['n']} test images)")

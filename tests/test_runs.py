@@ -17,3 +17,46 @@ def test_plain_resume_keeps_restarts_up_to_the_checkpoint():
     assert _lr_restarts(saved, 8, None) == {"1": 5e-4, "6": 1e-4}
     assert _lr_restarts(saved, 4, None) == {"1": 5e-4}  # resumed from before the later restart
     assert _lr_restarts({}, 2, None) == {}
+
+
+def _dropout_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(3,
+                                                                           activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(tmp_path):
+    """Dropout draws from the model's seed state (TensorFlow, JAX) or from torch's global
+    generator (Keras's torch backend, unseeded dropout): both come back with a checkpoint."""
+    import argparse
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.io import ArrayBatches
+    from pyimagesearch.utils import runs
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+
+    def run(folder, epochs, initial_epoch=0, checkpoint=None):
+        args = argparse.Namespace(epochs=epochs, checkpoint_every=1, keep_checkpoints=0, lr=0.1,
+                                  power=1.0, lr_restarts={}, verbose=0)
+        keras.utils.set_random_seed(1)  # as the scripts do, before building or loading
+        model = runs.load_checkpoint(checkpoint) if checkpoint else _dropout_model()
+        folder.mkdir(exist_ok=True)
+        paths = runs.RunPaths(str(folder), "m")
+        runs.train(model, ArrayBatches(x, y, 8, seed=2), paths, args, initial_epoch,
+                   title="t", checkpoint=checkpoint)
+        return model, paths
+
+    straight, _ = run(tmp_path / "a", 3)
+    _, paths = run(tmp_path / "b", 1)
+    resumed, _ = run(tmp_path / "b", 3, 1, paths.checkpoint_list()[-1][1])
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

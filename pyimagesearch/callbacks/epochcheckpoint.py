@@ -2,8 +2,9 @@
 
 A checkpoint is a `.keras` file (architecture, weights, optimizer state)
 with one more member, `pyimagesearch_state.json`: the model's random-number
-generator states (augmentation, dropout), which Keras does not restore on
-loading, and whatever the training script adds (the data order's seed), so a
+generator states (augmentation, dropout) and the backend's global one (which
+Keras's torch backend uses for unseeded dropout), which Keras does not restore
+on loading, and whatever the training script adds (the data order's seed), so a
 resumed run continues exactly as an uninterrupted one would.
 """
 
@@ -16,7 +17,8 @@ import zipfile
 import keras
 import numpy as np
 
-from pyimagesearch.utils import atomic
+from pyimagesearch.utils import atomic, distributed
+from pyimagesearch.utils.backend import global_rng_state
 from pyimagesearch.utils.errors import UserError
 
 STATE_MEMBER = "pyimagesearch_state.json"
@@ -33,8 +35,8 @@ def save_checkpoint(model: keras.Model, path: str, state: dict | None = None) ->
         OSError: the file could not be written; `path` is left as it was.
     """
     full = {"rng": [np.asarray(v.numpy()).tolist() for v in _rng_variables(model)],
-            **(state or {})}
-    with atomic.atomic_path(path) as tmp:
+            "backend_rng": global_rng_state(), **(state or {})}
+    with atomic.atomic_path(path) as tmp, distributed.local():  # one process may save alone
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(STATE_MEMBER, json.dumps(full))
@@ -53,12 +55,17 @@ def read_checkpoint_state(path: str) -> dict:
 
 
 def restore_rng_state(model: keras.Model, state: dict) -> None:
-    """Puts the RNG states saved by `save_checkpoint` back into `model`."""
+    """Puts the model's RNG states saved by `save_checkpoint` back into `model`.
+
+    (The backend's global state, `state["backend_rng"]`, is restored once `fit`
+    has begun: see `pyimagesearch.utils.runs.train`.)
+    """
     saved = state.get("rng", [])
     variables = _rng_variables(model)
     if len(saved) == len(variables):
         for variable, value in zip(variables, saved):
             variable.assign(np.asarray(value, dtype=variable.dtype))
+
 
 def list_checkpoints(folder: str, prefix: str = "") -> list[tuple[int, str]]:
     """`(epoch, path)` of every finished checkpoint in `folder`, oldest first.

@@ -32,15 +32,27 @@ class ShuffledBatches(keras.utils.PyDataset):
             on each batch (e.g. `pyimagesearch.preprocessing.RandomAffine`), with
             a generator seeded by (seed, epoch, batch index): the same
             augmentation whatever the workers, after a resume too.
+        shard: `(index, count)`: serve only part `index` of `count` equal parts
+            of every batch (one process's part in data-parallel training, where
+            `batch_size` is the global batch); each part is augmented with its
+            own random stream.
+        multiple: cut every batch down to a multiple of this many images (the
+            devices a global batch is split across); an epoch's last batch is
+            dropped if it holds fewer.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
     """
 
     def __init__(self, labels, batch_size: int, shuffle: bool = True, seed: int | None = None,
                  block: int = 1, classes: int | None = None, binarize: bool = False,
-                 preprocessors=None, augment=None, **kwargs):
+                 preprocessors=None, augment=None, shard: tuple[int, int] = (0, 1),
+                 multiple: int = 1, **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
+        if not 0 <= shard[0] < shard[1] or multiple % shard[1] or batch_size % multiple:
+            raise ValueError("`batch_size` must be a multiple of `multiple`, itself a multiple of "
+                             f"the shard count. Received: batch_size={batch_size}, "
+                             f"multiple={multiple}, shard={shard}")
         if binarize and not classes:
             raise ValueError("`classes` is needed to one-hot encode labels (binarize=True).")
         self.labels = np.asarray(labels).astype(np.int64)
@@ -53,6 +65,8 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.binarize = binarize
         self.preprocessors = preprocessors or []
         self.augment = augment
+        self.shard = tuple(shard)
+        self.multiple = multiple
         self._driven = False
         self.set_epoch(0)
 
@@ -98,16 +112,28 @@ class ShuffledBatches(keras.utils.PyDataset):
         self._begun = True
 
     def __len__(self) -> int:
-        return math.ceil(self.num_images / self.batch_size)
+        full, rest = divmod(self.num_images, self.batch_size)
+        return full + (rest >= self.multiple)
+
+    def inputs(self, rows: np.ndarray) -> np.ndarray:
+        """The images of `rows` as the model gets them, without augmentation."""
+        images = self.read(rows)
+        for preprocessor in self.preprocessors:
+            images = preprocessor.preprocess(images)
+        return images
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        part, parts = self.shard
+        if self.multiple > 1:
+            size = (len(rows) - len(rows) % self.multiple) // parts
+            rows = rows[part * size:(part + 1) * size]
         images = self.read(rows)
         if self.augment is not None:
-            images = self.augment(images, np.random.default_rng([self.seed, self.epoch, index,
-                                                                 _AUGMENT_STREAM]))
+            stream = [self.seed, self.epoch, index, _AUGMENT_STREAM] + ([part] if parts > 1 else [])
+            images = self.augment(images, np.random.default_rng(stream))
         for preprocessor in self.preprocessors:
             images = preprocessor.preprocess(images)
         labels = self.labels[rows]

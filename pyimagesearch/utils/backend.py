@@ -19,6 +19,29 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def global_rng_state() -> dict | None:
+    """The backend's global random state where Keras draws from it, as JSON-able data.
+
+    Keras's torch backend draws unseeded dropout masks from torch's global
+    generator rather than from the layer's seed state; the other backends keep
+    every draw in the model's own seed variables. None where there is nothing
+    to save.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return {"torch": torch.get_rng_state().tolist()}
+
+
+def set_global_rng_state(state: dict | None) -> None:
+    """Restores what `global_rng_state` returned (on the backend that saved it)."""
+    if state and "torch" in state and keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+
+
 def fused_batch_norm(x, scale, offset, mean, variance, epsilon: float, training: bool):
     """One fused batch-norm kernel for NHWC `x`, or None where the backend has none.
 

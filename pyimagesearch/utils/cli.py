@@ -26,15 +26,24 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    return _whole_number(text, 0)
 
 
 def _finite_float(text: str, ok, requirement: str) -> float:
@@ -67,6 +76,14 @@ def degrees(text: str) -> float:
     return _finite_float(text, lambda v: 0 <= v < 180, "at least 0 and below 180")
 
 
+def host_port(text: str) -> str:
+    """argparse type: `HOST:PORT` with a port in 1-65535."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 10.0.0.1:1234, got {text!r}")
+    return text
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
     """Adds the flags every training script shares, their defaults from `config`."""
     parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
@@ -92,6 +109,23 @@ def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
                              "or off; auto: bf16 on CPUs with bf16 units and on GPUs of compute "
                              "capability 8.0+, fp16 on 7.x, else off (a resumed run keeps its "
                              "checkpoints' precision)")
+    group = parser.add_argument_group(
+        "data-parallel training (JAX backend: KERAS_BACKEND=jax)",
+        "--batch-size stays the global batch, split across every device of every process; "
+        "only process 0 writes files. The README's 'More than one GPU or machine' has the "
+        "commands.")
+    group.add_argument("--distributed", action="store_true",
+                       help="train on every device of this process (and of the other "
+                            "processes, with the flags below or Keras's/JAX's environment "
+                            "variables)")
+    group.add_argument("--coordinator", type=host_port, metavar="HOST:PORT",
+                       help="where process 0 listens, the same on every process (implies "
+                            "--distributed)")
+    group.add_argument("--num-processes", type=positive_int, metavar="N",
+                       help="how many processes train together (implies --distributed)")
+    group.add_argument("--process-id", type=non_negative_int, metavar="I",
+                       help="this process's index, 0 to N-1; 0 writes the run's files "
+                            "(implies --distributed)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in --output (weights, "
                              "optimizer, epoch, history); settings not given again are the "

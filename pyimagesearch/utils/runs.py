@@ -22,13 +22,16 @@ from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.nn import layers as _registers_nn_layers  # noqa: F401  (for loading)
 from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
-from pyimagesearch.utils import atomic, precision
+from pyimagesearch.utils import atomic, distributed, precision
+from pyimagesearch.utils.backend import set_global_rng_state
 from pyimagesearch.utils.cli import explicit_flags
 from pyimagesearch.utils.errors import UserError
 from pyimagesearch.utils.schedules import PolynomialDecay
 
 # Settings that describe this command rather than the run: never taken from a saved run.
-_NOT_INHERITED = {"resume", "force", "output"}
+# (A run may continue on other devices or processes: the global batch keeps it the same run.)
+_NOT_INHERITED = {"resume", "force", "output", "distributed", "coordinator", "num_processes",
+                  "process_id"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
                 paths: RunPaths):
     """Settles the run's settings and where it starts, before any data is read.
 
+    First joins data-parallel training if `args` ask for it (`--distributed`,
+    see `pyimagesearch.utils.distributed`). With several processes, every
+    process reads the run's folder but only process 0 changes it, and all must
+    find the same run there (one folder that they share).
+
     - A new folder: a new run.
     - An unfinished run (checkpoints, no final model) and the same settings:
       rerunning the command continues it from its last checkpoint, as after
@@ -116,11 +124,39 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
     Returns:
         `(args, initial_epoch, checkpoint_path)`; `(args, 0, None)` for a new run.
     """
-    check_writable(args.output)
-    # Temporary files of writes a crash cut short (finished files are never named so).
-    for stale in (glob.glob(os.path.join(paths.checkpoints, f".{paths.name}_epoch_*.tmp.keras"))
-                  + glob.glob(os.path.join(paths.output, f".{paths.name}*.tmp.*"))):
-        os.remove(stale)
+    replicas = distributed.start(args.distributed, args.coordinator, args.num_processes,
+                                 args.process_id)
+    try:
+        result = _prepare_run(parser, argv, args, paths, writer=replicas.chief)
+        distributed.check_batch_size(args.batch_size)
+    except UserError:
+        if replicas.processes > 1:
+            distributed.gather(np.int32(-1))  # tell the others, then stop with this error
+        raise
+    _agree_on_start(result[1])
+    return result
+
+
+def _agree_on_start(initial_epoch: int) -> None:
+    """Raises a UserError unless every process starts at the same epoch (-1: failed)."""
+    starts = distributed.gather(np.int32(initial_epoch))
+    if (starts == initial_epoch).all():
+        return
+    if (starts < 0).any():
+        failed = ", ".join(str(i) for i in np.flatnonzero(starts < 0))
+        raise UserError(f"process {failed} could not start the run (its own message says why)")
+    raise UserError(f"the processes found different runs in --output (epochs {starts.tolist()} "
+                    "done, by process); --output must be one folder that every process sees")
+
+
+def _prepare_run(parser, argv, args, paths, writer: bool):
+    if writer:
+        check_writable(args.output)
+        # Temporary files of writes a crash cut short (finished files are never named so).
+        for stale in (glob.glob(os.path.join(paths.checkpoints,
+                                             f".{paths.name}_epoch_*.tmp.keras"))
+                      + glob.glob(os.path.join(paths.output, f".{paths.name}*.tmp.*"))):
+            os.remove(stale)
     saved = _saved_args(paths)
     found = paths.checkpoint_list()
     finished = os.path.exists(paths.model)
@@ -131,9 +167,9 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
             if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
                 setattr(args, key, value)
     elif args.force:
-        for _, path in found:
+        for _, path in found if writer else []:
             os.remove(path)
-        if finished:
+        if finished and writer:
             os.remove(paths.model)
         found, finished, saved = [], False, {}
     elif finished:
@@ -215,6 +251,16 @@ def checkpoint_state(path: str | None) -> dict:
     return read_checkpoint_state(path) if path else {}
 
 
+def data_seed(checkpoint: str | None, seed: int | None) -> int | None:
+    """The seed of the data's order: the checkpoint's, else `seed`; with several
+    processes, one drawn for all of them if both are None (alone, None lets the
+    data draw one)."""
+    seed = checkpoint_state(checkpoint).get("data_seed", seed)
+    if seed is None and distributed.current().processes > 1:
+        seed = distributed.shared_seed()
+    return seed
+
+
 def load_checkpoint(path: str) -> keras.Model:
     """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included."""
     try:
@@ -236,7 +282,9 @@ def check_model_fits(model: keras.Model, source: str, classes: int, image_shape)
 
 
 def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
-    """Writes the resolved settings and the software they ran on, atomically."""
+    """Writes the resolved settings and the software they ran on, atomically (process 0)."""
+    if not distributed.current().chief:
+        return
     atomic.write_json(paths.args, {
         "args": vars(args),
         "keras": keras.__version__,
@@ -250,7 +298,7 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
 
 def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           args: argparse.Namespace, initial_epoch: int, title: str,
-          **fit_kwargs) -> keras.callbacks.History:
+          checkpoint: str | None = None, **fit_kwargs) -> keras.callbacks.History:
     """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
 
     The data continue in the order of `initial_epoch`, and every checkpoint
@@ -264,6 +312,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         args: the run's settings (`epochs`, `checkpoint_every`, ...).
         initial_epoch: the epoch to start from (0, or the resumed checkpoint's).
         title: the plot's title.
+        checkpoint: the checkpoint the run resumes from, if any.
         **fit_kwargs: passed on to `fit` (`validation_data`, ...).
 
     Raises:
@@ -271,22 +320,38 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     """
     data.set_epoch(initial_epoch)
     state = {"data_seed": data.seed}
+    replicas = distributed.current()
+    chief = replicas.chief  # with several processes, only process 0 writes
     # The history is written before the checkpoint: a crash between the two leaves one
     # epoch too many in the history, which the resume trims, never one too few.
-    callbacks = [
-        data.epoch_callback(),  # epoch e's order and augmentation, whatever the backend
-        keras.callbacks.LearningRateScheduler(poly_schedule(args)),
+    files = [
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints, state=lambda: state),
+    ]
+    # The backend's global RNG (torch's unseeded dropout) is put back once `fit` has
+    # begun: on torch, `fit` draws from it while it sets up, before the first epoch.
+    backend_rng = checkpoint_state(checkpoint).get("backend_rng")
+    callbacks = [
+        data.epoch_callback(),  # epoch e's order and augmentation, whatever the backend
+        keras.callbacks.LambdaCallback(
+            on_train_begin=lambda logs: set_global_rng_state(backend_rng)),
+        keras.callbacks.LearningRateScheduler(poly_schedule(args)),
+        *(files if chief else []),
         StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
     history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=args.verbose, shuffle=False, **fit_kwargs)
+                        callbacks=callbacks, verbose=args.verbose if chief else 0,
+                        shuffle=False, **fit_kwargs)
     check_finite(callbacks[-1], paths)
-    save_model(model, paths.model, state)
+    if replicas.processes > 1:
+        digest = distributed.check_replicas_agree(model)
+        print(f"process {replicas.process} of {replicas.processes}: the same weights as every "
+              f"other process (SHA-256 {digest[:16]})", flush=True)
+    if chief:
+        save_model(model, paths.model, state)
     return history
 
 
