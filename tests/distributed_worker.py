@@ -24,8 +24,9 @@ seen = {}
 _train, _predict = runs.train, distributed.predict
 
 
-def _recording_train(model, *args, **kwargs):
-    history = _train(model, *args, **kwargs)
+def _recording_train(model, data, *args, **kwargs):
+    history = _train(model, data, *args, **kwargs)
+    seen["data_seed"] = data.seed
     seen["weights"] = model.get_weights()
     seen["history"] = {k: [float(v) for v in values] for k, values in history.history.items()}
     return history
@@ -42,5 +43,6 @@ if status == 0:
     stem = os.path.join(DUMP, f"process_{distributed.current().process}")
     np.savez(stem + ".npz", *seen["weights"], probs=seen["probs"])
     with open(stem + ".json", "w") as f:
-        json.dump({"history": seen["history"], **vars(distributed.current())}, f)
+        json.dump({"history": seen["history"], "data_seed": seen["data_seed"],
+                   **vars(distributed.current())}, f)
 sys.exit(status)

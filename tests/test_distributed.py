@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,21 +55,21 @@ def test_last_batch_is_dropped_when_smaller_than_the_devices():
     assert len(ArrayBatches(labels, labels, 4)) == 3
 
 
-def test_each_process_augments_its_part_with_its_own_stream():
-    images = np.zeros((8, 4, 4, 1), np.uint8)
-    draws = []
+def test_each_part_of_a_batch_is_augmented_as_in_the_whole_batch():
+    from pyimagesearch.preprocessing import RandomAffine
 
-    def augment(batch, rng):
-        draws.append(rng.integers(2**31))
-        return batch
-
-    for part in (0, 1):
-        ArrayBatches(images, np.arange(8), 8, seed=1, augment=augment, shard=(part, 2),
-                     multiple=2)[0]
-    ArrayBatches(images, np.arange(8), 8, seed=1, augment=augment)[0]
-    ArrayBatches(images, np.arange(8), 8, seed=1, augment=augment, multiple=2)[0]
-    assert draws[0] != draws[1]  # the two processes' parts differ
-    assert draws[2] == draws[3]  # one process: the stream of an undistributed run
+    images = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    augment = RandomAffine(rotation=20, zoom=0.2, shift=0.2, shear=0.2, flip=True)
+    kwargs = {"batch_size": 12, "seed": 4, "augment": augment}
+    whole = ArrayBatches(images, np.arange(12), **kwargs)
+    parts = [ArrayBatches(images, np.arange(12), shard=(p, 3), multiple=3, **kwargs)
+             for p in range(3)]
+    for epoch in (0, 2):
+        for data in (whole, *parts):
+            data.set_epoch(epoch)
+        together = np.concatenate([data[0][0] for data in parts])
+        np.testing.assert_array_equal(together, whole[0][0])
+        assert not np.array_equal(whole[0][0], whole.inputs(whole._order))  # it did augment
 
 
 @pytest.mark.parametrize("bad", [{"shard": (2, 2)}, {"shard": (0, 2), "multiple": 3},
@@ -127,37 +128,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_two_processes(tmp_path, tag, argv, timeout=420):
-    """Runs 2 worker processes to the end (or kills both); returns their logs."""
+def _run(tmp_path, tag, argv, processes=2, timeout=420, **env):
+    """Runs `processes` worker processes to the end (or kills them); returns their logs."""
     dump = tmp_path / tag
     dump.mkdir()
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONUNBUFFERED": "1", "XLA_FLAGS": "",
-           # The second launch reuses the first one's compiled steps.
+           # Later launches reuse the first one's compiled steps.
            "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", **env}
     address = f"127.0.0.1:{_free_port()}"
-    processes, logs = [], []
+    several = ["--coordinator", address, "--num-processes", str(processes)]
+    running, logs = [], []
     try:
-        for i in range(2):
+        for i in range(processes):
             log = open(dump / f"log_{i}.txt", "w")
             logs.append(log)
-            processes.append(subprocess.Popen(
-                [sys.executable, WORKER, str(dump), *argv, "--coordinator", address,
-                 "--num-processes", "2", "--process-id", str(i)],
+            running.append(subprocess.Popen(
+                [sys.executable, WORKER, str(dump), *argv,
+                 *(several + ["--process-id", str(i)] if processes > 1 else [])],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.time() + timeout
-        for process in processes:
+        for process in running:
             process.wait(timeout=max(1, deadline - time.time()))
     finally:
-        for process in processes:  # never leave a process behind, whatever happened
+        for process in running:  # never leave a process behind, whatever happened
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         for log in logs:
             log.close()
-    texts = [(dump / f"log_{i}.txt").read_text() for i in range(2)]
-    for process, text in zip(processes, texts):
+    texts = [(dump / f"log_{i}.txt").read_text() for i in range(processes)]
+    for process, text in zip(running, texts):
         assert process.returncode == 0, text[-3000:]
     return dump, texts
 
@@ -174,10 +176,12 @@ def _dumped(dump, process):
 def test_two_processes_train_as_one_and_resume(cifar_dir, tmp_path):
     pytest.importorskip("jax")
     output = tmp_path / "run"
-    argv = ["--data", cifar_dir, "--output", str(output), "--batch-size", "16", "--seed", "3",
+    argv = ["--data", cifar_dir, "--output", str(output), "--batch-size", "16",
             "--mixed-precision", "off", "--verbose", "2"]
-    dump, logs = _run_two_processes(tmp_path, "first", [*argv, "--epochs", "1"])
-    dump2, logs2 = _run_two_processes(tmp_path, "resumed", [*argv, "--epochs", "2", "--resume"])
+    # A new run without --seed: the processes agree on the weights' and the data's seeds.
+    dump, logs = _run(tmp_path, "first", [*argv, "--epochs", "1"])
+    shutil.copytree(output, tmp_path / "alone")
+    dump2, logs2 = _run(tmp_path, "resumed", [*argv, "--epochs", "2", "--resume"])
 
     for folder in (dump, dump2):
         (w0, p0, s0), (w1, p1, s1) = _dumped(folder, 0), _dumped(folder, 1)
@@ -186,6 +190,7 @@ def test_two_processes_train_as_one_and_resume(cifar_dir, tmp_path):
         for a, b in zip(w0, w1):  # every weight, bit for bit
             np.testing.assert_array_equal(a, b)
         assert s0["history"] == s1["history"]
+        assert s0["data_seed"] == s1["data_seed"]
         np.testing.assert_array_equal(p0, p1)
 
     # One history, written by process 0: the first epoch kept, the second appended.
@@ -202,6 +207,17 @@ def test_two_processes_train_as_one_and_resume(cifar_dir, tmp_path):
     assert all("wrote" not in log for log in (logs[1], logs2[1]))  # process 1 writes nothing
     for log in logs + logs2:  # each process checked that all hold the same weights
         assert "the same weights as every other process" in log
+
+    # The same epoch resumed by one process driving 2 devices: the same training, bit for bit
+    # (the global batches, their augmentation and the gradient means do not depend on how
+    # the devices are spread over processes).
+    dump3, _ = _run(tmp_path, "one", ["--data", cifar_dir, "--output", str(tmp_path / "alone"),
+                                      "--epochs", "2", "--resume", "--distributed"],
+                    processes=1, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    alone, _, state = _dumped(dump3, 0)
+    assert (state["processes"], state["devices"]) == (1, 2)
+    for a, b in zip(alone, _dumped(dump2, 0)[0]):
+        np.testing.assert_array_equal(a, b)
 
     # The model process 0 saved is the one both trained, and loads on this test's backend:
     # its predictions are those the two processes gathered for the report.

@@ -19,10 +19,19 @@ NAME = "minigooglenet_cifar10"
     ({"kind": "cpu", "name": "Xeon with AMX", "bf16": True}, "bf16"),
     ({"kind": "cpu", "name": "older Xeon", "bf16": False}, "off"),
 ])
-def test_auto_picks_by_hardware(device, want):
-    choice, reason = precision.auto_precision(device)
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_auto_picks_by_hardware(device, want, backend):
+    choice, reason = precision.auto_precision(device, backend)
     assert choice == want
     assert device["name"] in reason
+
+
+def test_auto_keeps_float32_for_jax_on_a_cpu_but_not_on_a_gpu():
+    xeon = {"kind": "cpu", "name": "Xeon with AMX", "bf16": True}
+    assert precision.auto_precision(xeon, "jax")[0] == "off"
+    assert "JAX" in precision.auto_precision(xeon, "jax")[1]
+    h100 = {"kind": "gpu", "name": "H100", "capability": (9, 0)}
+    assert precision.auto_precision(h100, "jax")[0] == "bf16"
 
 
 def test_explicit_choices_and_the_command_line_agree():

@@ -34,8 +34,9 @@ class ShuffledBatches(keras.utils.PyDataset):
             augmentation whatever the workers, after a resume too.
         shard: `(index, count)`: serve only part `index` of `count` equal parts
             of every batch (one process's part in data-parallel training, where
-            `batch_size` is the global batch); each part is augmented with its
-            own random stream.
+            `batch_size` is the global batch). `augment` is then called with
+            `part=(start, total)`, the part's place in the batch, so that each
+            image gets the transform it would get unsplit.
         multiple: cut every batch down to a multiple of this many images (the
             devices a global batch is split across); an epoch's last batch is
             dropped if it holds fewer.
@@ -127,13 +128,14 @@ class ShuffledBatches(keras.utils.PyDataset):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         part, parts = self.shard
-        if self.multiple > 1:
-            size = (len(rows) - len(rows) % self.multiple) // parts
-            rows = rows[part * size:(part + 1) * size]
+        total = len(rows) - len(rows) % self.multiple
+        start = part * (total // parts)
+        rows = rows[start:start + total // parts]
         images = self.read(rows)
         if self.augment is not None:
-            stream = [self.seed, self.epoch, index, _AUGMENT_STREAM] + ([part] if parts > 1 else [])
-            images = self.augment(images, np.random.default_rng(stream))
+            rng = np.random.default_rng([self.seed, self.epoch, index, _AUGMENT_STREAM])
+            images = (self.augment(images, rng, part=(start, total)) if parts > 1
+                      else self.augment(images, rng))
         for preprocessor in self.preprocessors:
             images = preprocessor.preprocess(images)
         labels = self.labels[rows]

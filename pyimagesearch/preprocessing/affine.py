@@ -161,13 +161,21 @@ class RandomAffine:
         offset = centre + np.stack([shift_x, shift_y], axis=1) - a @ centre
         return np.concatenate([a, offset[:, :, None]], axis=2).astype(np.float32)
 
-    def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Augments a batch with transforms drawn from `rng`."""
+    def __call__(self, images: np.ndarray, rng: np.random.Generator,
+                 part: tuple[int, int] | None = None) -> np.ndarray:
+        """Augments a batch with transforms drawn from `rng`.
+
+        `part=(start, total)` says that `images` are rows `start:start + len(images)`
+        of a batch of `total` (one process's share in data-parallel training): the
+        transforms of all `total` are drawn and those rows' used, so the batch is
+        augmented the same however it is split.
+        """
         if self.is_identity:
             return images
         if self.data_format == "channels_first":
             images = images.transpose(0, 2, 3, 1)
         n, height, width = images.shape[:3]
-        out = warp_affine(images, self.matrices(n, height, width, rng), self.fill_mode,
-                          self.interpolation)
+        start, total = part or (0, n)
+        matrices = self.matrices(total, height, width, rng)[start:start + n]
+        out = warp_affine(images, matrices, self.fill_mode, self.interpolation)
         return out.transpose(0, 3, 1, 2) if self.data_format == "channels_first" else out

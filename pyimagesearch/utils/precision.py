@@ -10,7 +10,8 @@
 - `off`: float32 throughout.
 - `auto`: bf16 on a GPU of compute capability 8.0 or newer (A100, H100, RTX
   30xx and later: bf16 tensor cores) and on a CPU with bf16 matrix units
-  (AMX-BF16 or AVX512-BF16: about 3x faster than float32 there); fp16 on
+  (AMX-BF16 or AVX512-BF16: about 2-3x faster than float32 there), except
+  with JAX on a CPU, whose XLA CPU code trains no faster in bf16; fp16 on
   compute capability 7.x (V100, T4: fp16 tensor cores only); otherwise off,
   since emulated half precision is slower than float32.
 """
@@ -26,9 +27,12 @@ POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 CHOICES = ("auto", *POLICIES)
 
 
-def auto_precision(device: dict | None = None) -> tuple[str, str]:
-    """`(precision, reason)` that `auto` picks for `device` (default: the one found)."""
+def auto_precision(device: dict | None = None, backend_name: str | None = None
+                   ) -> tuple[str, str]:
+    """`(precision, reason)` that `auto` picks for `device` and the Keras backend
+    (default: the device found, the backend in use)."""
     device = device or backend.accelerator()
+    backend_name = backend_name or keras.backend.backend()
     if device["kind"] == "gpu":
         major = device["capability"][0]
         if major >= 8:
@@ -37,6 +41,9 @@ def auto_precision(device: dict | None = None) -> tuple[str, str]:
             return "fp16", (f"{device['name']} (compute capability 7.x) has fp16 tensor cores "
                             "but no bf16")
         return "off", f"{device['name']} has no half-precision tensor cores"
+    if device["bf16"] and backend_name == "jax":
+        return "off", (f"{device['name']} has bf16 matrix units, but JAX's CPU code trains no "
+                       "faster in bf16 than in float32")
     if device["bf16"]:
         return "bf16", f"{device['name']} has bf16 matrix units (AMX-BF16/AVX512-BF16)"
     return "off", f"{device['name']} has no bf16 matrix units, so half precision would be slower"
