@@ -17,7 +17,7 @@ import pyimagesearch.nn  # noqa: F401  (registers the models' layers)
 import train_cifar10
 from pyimagesearch.datasets.cifar10 import load_cifar10
 from pyimagesearch.io import ArrayBatches
-from pyimagesearch.utils import distributed
+from pyimagesearch.utils import cli, distributed
 from pyimagesearch.utils.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +96,30 @@ def test_one_process_gathers_and_predicts_as_keras_does():
     data = ArrayBatches(x, np.zeros(10), 4, shuffle=False)
     np.testing.assert_allclose(distributed.predict(model, data), model.predict(x, verbose=0),
                                rtol=1e-6)
+
+
+def test_a_lost_process_is_one_line_and_status_2(monkeypatch, capsys):
+    class JaxRuntimeError(RuntimeError):  # what JAX raises when a collective fails
+        pass
+
+    failure = JaxRuntimeError("UNKNOWN: Gloo all-reduce failed: Connection closed by peer")
+
+    @cli.handle_user_errors
+    def main(argv=None):
+        raise failure
+
+    assert distributed.lost_peer(failure) is None  # one process: a failure like any other
+    with pytest.raises(JaxRuntimeError):
+        main([])
+    monkeypatch.setattr(distributed, "_current", distributed.Replicas(1, 2, 2))
+    assert distributed.lost_peer(ValueError("x")) is None
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    main([])
+    assert exits == [2]
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Connection closed by peer" in err and "rerun every process" in err
 
 
 @pytest.mark.parametrize("flags, message", [

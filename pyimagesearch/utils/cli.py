@@ -6,6 +6,7 @@ can make prints one sentence on stderr and exits with status 2.
 
 import argparse
 import functools
+import os
 import sys
 
 from pyimagesearch.utils.errors import UserError
@@ -157,16 +158,34 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     return set(vars(known))
 
 
+def _say(err: Exception) -> None:
+    print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line
+
+
 def handle_user_errors(main):
-    """Decorates `main(argv) -> int` so a `UserError` prints one line and returns 2."""
+    """Decorates `main(argv) -> int` so a `UserError` prints one line and returns 2.
+
+    In data-parallel training, a failure that means another process died also
+    prints one line, and this process then exits at once with status 2: a normal
+    exit would wait for the lost process in JAX's shutdown barrier, then abort.
+    """
 
     @functools.wraps(main)
     def wrapper(argv=None):
         try:
             return main(argv)
         except UserError as err:
-            print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line
+            _say(err)
             return 2
+        except Exception as err:
+            distributed = sys.modules.get("pyimagesearch.utils.distributed")
+            lost = distributed.lost_peer(err) if distributed else None
+            if lost is None:
+                raise
+            _say(lost)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         except KeyboardInterrupt:
             print("interrupted; rerun the same command to continue from the last checkpoint",
                   file=sys.stderr)

@@ -106,13 +106,6 @@ def start(distributed: bool, coordinator: str | None = None, num_processes: int 
     return _current
 
 
-def stop() -> None:
-    """Back to one process on one device (the distribution is cleared; for tests)."""
-    global _current
-    keras.distribution.set_distribution(None)
-    _current = Replicas()
-
-
 @contextlib.contextmanager
 def local():
     """Within it, new variables and computations stay on this process's devices.
@@ -126,6 +119,22 @@ def local():
         yield
     finally:
         keras.distribution.set_distribution(distribution)
+
+
+class PeerLost(UserError):
+    """Another process of the run stopped, so this one cannot go on."""
+
+
+def lost_peer(err: BaseException) -> PeerLost | None:
+    """The `PeerLost` that `err` means, or None: with several processes, a failed
+    collective (JAX's `JaxRuntimeError`, e.g. "Gloo all-reduce failed: Connection
+    closed by peer") means that another process died or became unreachable."""
+    if _current.processes == 1 or type(err).__name__ != "JaxRuntimeError":
+        return None
+    first = " ".join(str(err).split())[:200]
+    return PeerLost(f"the distributed run broke off ({first}): another process stopped or "
+                    "became unreachable; see its output, then rerun every process to continue "
+                    "from the last checkpoint")
 
 
 def check_batch_size(batch_size: int) -> None:
