@@ -206,7 +206,7 @@ def part_train(args) -> dict:
     steps = args.warmup + args.steps
     keras.utils.set_random_seed(0)
     if ours:
-        chosen, reason = precision.resolve("auto")
+        chosen, reason = precision.resolve(getattr(args, "precision", None) or "auto")
         precision.use(chosen)
     else:
         chosen, reason = "off", "the classic code trained in float32"
