@@ -1,7 +1,5 @@
 """Batches in a seeded order that is a function of the epoch, so runs resume exactly."""
 
-import math
-
 import keras
 import numpy as np
 
