@@ -48,11 +48,15 @@ def main(argv=None) -> int:
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import atomic, distributed, runs
+    from pyimagesearch.utils import atomic, distributed, reports, runs
     from pyimagesearch.utils.backend import seed_everything
 
     paths = runs.RunPaths(args.output, config.MODEL_NAME)
-    args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+    if args.find_lr:
+        lr_range = runs.prepare_lr_find(args, paths)
+        initial_epoch, checkpoint = 0, None
+    else:
+        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
     replicas = distributed.current()
 
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
@@ -62,39 +66,53 @@ def main(argv=None) -> int:
 
     if args.seed is not None:
         seed_everything(args.seed)
+    def new_model(learning_rate):
+        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
+        # Per-pixel mean image of the training set, carried inside the model.
+        mean = x_train.mean(axis=0, dtype=np.float64)
+        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate,
+                                                     momentum=args.momentum),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    augment = RandomAffine(shift=args.shift, flip=args.flip,
+                           data_format=keras.config.image_data_format())
+    if args.find_lr:  # every batch whole: the test reads each batch's loss
+        train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment,
+                             seed=args.seed, multiple=args.batch_size)
+        runs.find_lr(new_model(lr_range), train, paths, args,
+                     title="MiniGoogLeNet on CIFAR-10: learning-rate range test")
+        return 0
+
     if checkpoint:
         print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
               flush=True)
         model = runs.load_checkpoint(checkpoint)
         runs.check_model_fits(model, checkpoint, len(class_names), x_train.shape[1:])
     else:
-        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
-        # Per-pixel mean image of the training set, carried inside the model.
-        mean = x_train.mean(axis=0, dtype=np.float64)
-        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=args.lr,
-                                                     momentum=args.momentum),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = new_model(args.lr)
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
-    augment = RandomAffine(shift=args.shift, flip=args.flip,
-                           data_format=keras.config.image_data_format())
     train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment,
                          seed=runs.data_seed(checkpoint, args.seed), **replicas.batch_kwargs())
     val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False, **replicas.batch_kwargs())
     runs.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
+               class_names=class_names,
                title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}", validation_data=val)
 
     test = ArrayBatches(x_test, y_test, max(args.batch_size, 256), shuffle=False)
     probs = distributed.predict(model, test, verbose=args.verbose if replicas.chief else 0)
     if not replicas.chief:
         return 0
-    report = runs.classification_summary(y_test, probs.argmax(axis=1), class_names,
-                                         title=f"{config.MODEL_NAME} after {args.epochs} epochs")
+    title = f"{config.MODEL_NAME} after {args.epochs} epochs"
+    report = reports.classification_summary(y_test, probs.argmax(axis=1), class_names, title)
     atomic.write_text(paths.file("_report.txt"), report)
+    reports.plot_confusion_matrix(y_test, probs.argmax(axis=1), class_names,
+                                  paths.file("_confusion.png"), title)
     print(report)
     print(f"wrote {paths.model}, {paths.history}, {paths.plot}, "
-          f"{paths.file('_report.txt')}, {paths.args}")
+          f"{paths.file('_report.txt')}, {paths.file('_confusion.png')}, {paths.args}")
     return 0
 
 

@@ -80,14 +80,32 @@ def read_mean(hdf5_dir: str) -> list[float]:
                         "with build_tiny_hdf5.py --force") from None
 
 
-def evaluate(model, test, verbose: int = 0) -> dict:
-    """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator."""
+def evaluate(model, test, verbose: int = 0) -> tuple:
+    """Rank-1 and rank-5 accuracy of `model` on a (non-shuffling) HDF5DatasetGenerator.
+
+    Returns:
+        `({"rank1", "rank5", "n"}, probabilities)`.
+    """
     from pyimagesearch.utils.distributed import predict
     from pyimagesearch.utils.ranked import rank5_accuracy
 
-    preds = predict(model, test, verbose=verbose)
-    rank1, rank5 = rank5_accuracy(preds, test.labels)
-    return {"rank1": rank1, "rank5": rank5, "n": int(len(test.labels))}
+    probs = predict(model, test, verbose=verbose)
+    rank1, rank5 = rank5_accuracy(probs, test.labels)
+    return {"rank1": rank1, "rank5": rank5, "n": int(len(test.labels))}, probs
+
+
+def write_evaluation(paths, model_path: str, result: dict, probs, test) -> list[str]:
+    """Writes `_eval.json` and the test split's confusion matrix; returns their paths."""
+    from pyimagesearch.utils import atomic, reports
+
+    eval_path, confusion_path = paths.file("_eval.json"), paths.file("_confusion.png")
+    atomic.write_json(eval_path, {**result, "model": model_path})
+    names = test.class_names or [str(i) for i in range(test.num_classes)]
+    reports.plot_confusion_matrix(test.labels, probs.argmax(axis=1), names, confusion_path,
+                                  title=f"{os.path.basename(model_path)} on the test split")
+    print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
+          f"({result['n']} test images)")
+    return [eval_path, confusion_path]
 
 
 @handle_user_errors
@@ -100,24 +118,26 @@ def main(argv=None) -> int:
     from pyimagesearch.io import HDF5DatasetGenerator
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import atomic, distributed, runs
+    from pyimagesearch.utils import distributed, runs
     from pyimagesearch.utils.backend import seed_everything
 
     paths = runs.RunPaths(args.output, config.MODEL_NAME)
-    eval_path = paths.file("_eval.json")
     if args.evaluate:
         test = HDF5DatasetGenerator(_split(args.hdf5_dir, "test"), args.batch_size,
                                     shuffle=False, in_memory=False)
         model = runs.load_checkpoint(args.evaluate)
         runs.check_model_fits(model, args.evaluate, test.num_classes, test.image_shape)
         runs.check_writable(args.output)
-        result = evaluate(model, test, args.verbose)
-        atomic.write_json(eval_path, {**result, "model": args.evaluate})
-        print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
-              f"({result['n']} test images); wrote {eval_path}")
+        result, probs = evaluate(model, test, args.verbose)
+        written = write_evaluation(paths, args.evaluate, result, probs, test)
+        print(f"wrote {', '.join(written)}")
         return 0
 
-    args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+    if args.find_lr:
+        lr_range = runs.prepare_lr_find(args, paths)
+        initial_epoch, checkpoint = 0, None
+    else:
+        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
     replicas = distributed.current()
     train_path, val_path, test_path = (_split(args.hdf5_dir, s) for s in ("train", "val", "test"))
     mean = read_mean(args.hdf5_dir)
@@ -127,9 +147,11 @@ def main(argv=None) -> int:
     in_memory = {"auto": "auto", "yes": True, "no": False}[args.in_memory]
     augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
                            shear=args.shear, flip=args.flip)
+    # For --find-lr, every batch whole: the test reads each batch's loss.
+    batch_kwargs = {"multiple": args.batch_size} if args.find_lr else replicas.batch_kwargs()
     train = HDF5DatasetGenerator(train_path, args.batch_size, in_memory=in_memory,
                                  seed=runs.data_seed(checkpoint, args.seed), augment=augment,
-                                 workers=args.workers, **replicas.batch_kwargs())
+                                 workers=args.workers, **batch_kwargs)
     val = HDF5DatasetGenerator(val_path, args.batch_size, shuffle=False, in_memory=False,
                                workers=args.workers, **replicas.batch_kwargs())
     class_names = train.class_names or [str(i) for i in range(train.num_classes)]
@@ -138,34 +160,45 @@ def main(argv=None) -> int:
           f"{len(class_names)} classes; train.hdf5 ({train.nbytes / 2**20:,.0f} MiB) {where}",
           flush=True)
 
+    def new_model(learning_rate):
+        height, width, depth = train.image_shape
+        network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
+                                        bn_before_relu=args.bn_before_relu)
+        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    if args.find_lr:
+        runs.find_lr(new_model(lr_range), train, paths, args,
+                     title="DeeperGoogLeNet on Tiny ImageNet: learning-rate range test")
+        train.close()
+        val.close()
+        return 0
+
     if checkpoint:
         print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
               flush=True)
         model = runs.load_checkpoint(checkpoint)
         runs.check_model_fits(model, checkpoint, len(class_names), train.image_shape)
     else:
-        height, width, depth = train.image_shape
-        network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
-                                        bn_before_relu=args.bn_before_relu)
-        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = new_model(args.lr)
     runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
 
     runs.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
+               class_names=class_names,
                title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}",
                validation_data=val)
     train.close()
     val.close()
 
     test = HDF5DatasetGenerator(test_path, args.batch_size, shuffle=False, in_memory=False)
-    result = evaluate(model, test, args.verbose if replicas.chief else 0)
+    result, probs = evaluate(model, test, args.verbose if replicas.chief else 0)
     if not replicas.chief:
         return 0
-    atomic.write_json(eval_path, {**result, "model": paths.model})
-    print(f"rank-1: {result['rank1']:.2%}, rank-5: {result['rank5']:.2%} "
-          f"({result['n']} test images)")
-    print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {eval_path}, {paths.args}")
+    written = write_evaluation(paths, paths.model, result, probs, test)
+    print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {', '.join(written)}, "
+          f"{paths.args}")
     return 0
 
 

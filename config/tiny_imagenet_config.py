@@ -28,5 +28,8 @@ FLIP = True             # random horizontal flips
 WORKERS = 2             # threads preparing training batches (raw HDF5 reads + OpenCV warps)
 MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
 
+FIND_LR_STEPS = 300    # --find-lr: batches over the range (the test may stop earlier)
+FIND_LR_RANGE = (1e-6, 10.0)  # --find-lr: first and last learning rate
+
 CHECKPOINT_EVERY = 1    # epochs between checkpoints
 KEEP_CHECKPOINTS = 3    # newest checkpoints kept

@@ -1,3 +1,7 @@
+import csv
+
+import pytest
+
 from pyimagesearch.utils.runs import _lr_restarts
 
 
@@ -46,7 +50,8 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
 
     def run(folder, epochs, initial_epoch=0, checkpoint=None):
         args = argparse.Namespace(epochs=epochs, checkpoint_every=1, keep_checkpoints=0, lr=0.1,
-                                  power=1.0, lr_restarts={}, verbose=0)
+                                  power=1.0, lr_restarts={}, verbose=0,
+                                  tensorboard=False)
         keras.utils.set_random_seed(1)  # as the scripts do, before building or loading
         model = runs.load_checkpoint(checkpoint) if checkpoint else _dropout_model()
         folder.mkdir(exist_ok=True)
@@ -55,8 +60,22 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
                    title="t", checkpoint=checkpoint)
         return model, paths
 
-    straight, _ = run(tmp_path / "a", 3)
+    straight, straight_paths = run(tmp_path / "a", 3)
     _, paths = run(tmp_path / "b", 1)
+    with open(paths.csv_log, "a") as f:  # as if killed after epoch 2's row, before its checkpoint
+        f.write("1,9.9,0.05\r\n")
     resumed, _ = run(tmp_path / "b", 3, 1, paths.checkpoint_list()[-1][1])
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+    # The CSV log carries on from the checkpoint: one header, one row an epoch, as unbroken.
+    def rows(paths):
+        with open(paths.csv_log, newline="") as f:
+            return list(csv.DictReader(f))
+
+    straight_rows, resumed_rows = rows(straight_paths), rows(paths)
+    assert [r["epoch"] for r in resumed_rows] == ["0", "1", "2"]
+    assert list(resumed_rows[0])[:3] == ["epoch", "learning_rate", "loss"]
+    for a, b in zip(straight_rows, resumed_rows):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
+        assert float(a["learning_rate"]) == pytest.approx(float(b["learning_rate"]))

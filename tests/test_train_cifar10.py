@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import shutil
@@ -34,14 +35,19 @@ def _checkpoints(output):
 @pytest.fixture(scope="module")
 def finished_run(cifar_dir, tmp_path_factory):
     output = tmp_path_factory.mktemp("run")
-    assert _train(cifar_dir, output, "--epochs", "2", "--seed", "3") == 0
+    assert _train(cifar_dir, output, "--epochs", "2", "--seed", "3", "--tensorboard") == 0
     return output
 
 
 def test_two_epochs_write_every_output(finished_run, cifar_dir):
     out = str(finished_run)
-    for suffix in (".keras", ".json", ".png", "_report.txt", "_args.json"):
+    for suffix in (".keras", ".json", ".png", "_report.txt", "_args.json", "_confusion.png"):
         assert os.path.getsize(os.path.join(out, NAME + suffix)) > 0, suffix
+    with open(os.path.join(out, f"{NAME}_log.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    for split in ("train", "validation"):  # --tensorboard: Keras's event files, per split
+        assert os.listdir(os.path.join(out, "tensorboard", split))
     assert _checkpoints(out) == [f"{NAME}_epoch_001.keras", f"{NAME}_epoch_002.keras"]
     assert not [n for n in os.listdir(out) if n.startswith(".")]
 
@@ -49,6 +55,7 @@ def test_two_epochs_write_every_output(finished_run, cifar_dir):
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history)
     assert all(len(v) == 2 for v in history.values())
     assert history["learning_rate"] == pytest.approx([1e-2, 5e-3])  # poly decay over 2 epochs
+    assert [float(r["loss"]) for r in rows] == pytest.approx(history["loss"])
 
     with open(os.path.join(out, f"{NAME}_args.json")) as f:
         settings = json.load(f)
@@ -211,3 +218,48 @@ def test_full_disk_while_checkpointing(finished_run, cifar_dir, tmp_path, capsys
     assert _checkpoints(tmp_path) == [f"{NAME}_epoch_001.keras", f"{NAME}_epoch_002.keras"]
     assert not [n for n in os.listdir(tmp_path / "checkpoints") if n.startswith(".")]
     keras.models.load_model(os.path.join(tmp_path, "checkpoints", f"{NAME}_epoch_002.keras"))
+
+
+def _files(folder):
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def test_find_lr_writes_its_plot_and_suggestion_and_trains_nothing(finished_run, cifar_dir,
+                                                                 tmp_path, capsys):
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    before = _files(tmp_path)
+    # 100 training images: 12 whole batches of 8 an epoch, so 30 steps span 3 epochs.
+    assert _train(cifar_dir, tmp_path, "--find-lr", "--find-lr-steps", "30", "--batch-size",
+                  "8", "--find-lr-range", "1e-4", "1e2", "--seed", "1") == 0
+    out = capsys.readouterr().out
+    with open(os.path.join(tmp_path, f"{NAME}_lr_find.json")) as f:
+        result = json.load(f)
+    assert f"suggested --lr {result['suggested_lr']:.2g}" in out
+    assert result["suggested_lr"] == pytest.approx(result["min_loss_lr"] / 10)
+    assert 1e-4 <= result["min_loss_lr"] <= 1e2
+    assert result["batch_size"] == 8 and result["range"] == [1e-4, 1e2]
+    assert 10 <= len(result["lrs"]) == len(result["losses"]) <= 30
+    assert result["lrs"][0] == pytest.approx(1e-4) and np.all(np.diff(result["lrs"]) > 0)
+    if result["stopped"] == "end of range":
+        assert len(result["lrs"]) == 30 and result["lrs"][-1] == pytest.approx(1e2)
+    # The finished run is untouched; only the test's two files are new.
+    after = _files(tmp_path)
+    assert set(after) - set(before) == {f"{NAME}_lr_find.json", f"{NAME}_lr_find.png"}
+    assert all(after[name] == data for name, data in before.items())
+
+
+def test_find_lr_in_a_new_folder_leaves_no_model(cifar_dir, tmp_path, capsys):
+    assert _train(cifar_dir, tmp_path, "--find-lr", "--find-lr-steps", "12", "--batch-size",
+                  "16") == 0
+    assert sorted(os.listdir(tmp_path)) == [f"{NAME}_lr_find.json", f"{NAME}_lr_find.png"]
+    assert "range" in _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path),
+                                      "--find-lr", "--find-lr-range", "1", "0.1"])
+    assert "larger than the 100" in _error(capsys, ["--data", cifar_dir, "--output",
+                                                    str(tmp_path), "--find-lr",
+                                                    "--batch-size", "128"])

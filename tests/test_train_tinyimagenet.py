@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ def run(hdf5_dir, tmp_path_factory):
 
 
 def test_outputs_and_evaluation(run):
-    for suffix in (".keras", ".json", ".png", "_eval.json", "_args.json"):
+    for suffix in (".keras", ".json", ".png", "_eval.json", "_args.json", "_confusion.png"):
         assert os.path.getsize(os.path.join(run, NAME + suffix)) > 0
     assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == [
         f"{NAME}_epoch_00{e}.keras" for e in (1, 2, 3)]
@@ -51,6 +52,12 @@ def test_resume_with_a_new_lr_carries_history_on(run):
     assert all(len(values) == 3 for values in history.values())
     # 1e-3 for epoch 1; restart at 5e-4 decaying to 0 at epoch 3: 5e-4, then 2.5e-4.
     assert history["learning_rate"] == pytest.approx([1e-3, 5e-4, 2.5e-4], rel=1e-5)
+    # The CSV log was cut back to epoch 1 on resume and carried on: one row an epoch.
+    with open(os.path.join(run, f"{NAME}_log.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx(history["learning_rate"])
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx(history["val_loss"])
     settings = _json(run, "_args.json")
     assert settings["args"]["lr"] == 1e-3
     assert settings["args"]["lr_restarts"] == {"1": 5e-4}
@@ -61,6 +68,7 @@ def test_evaluate_a_saved_model(run, hdf5_dir, tmp_path, capsys):
     model = os.path.join(run, NAME + ".keras")
     assert _main("--hdf5-dir", hdf5_dir, "--output", str(tmp_path), "--evaluate", model) == 0
     assert "rank-1" in capsys.readouterr().out
+    assert os.path.getsize(tmp_path / f"{NAME}_confusion.png") > 0
     result, original = _json(str(tmp_path), "_eval.json"), _json(run, "_eval.json")
     assert result["rank1"] == pytest.approx(original["rank1"])
     assert result["rank5"] == pytest.approx(original["rank5"])
@@ -97,3 +105,12 @@ def test_missing_or_broken_data(hdf5_dir, tmp_path, capsys):
     assert "mean.json is missing" in _error(capsys, "--hdf5-dir", str(broken), *out)
     assert "not written" not in _error(capsys, "--hdf5-dir", hdf5_dir, "--output",
                                        str(tmp_path / "none"), "--resume")
+
+
+def test_find_lr(hdf5_dir, tmp_path, capsys):
+    assert _main("--hdf5-dir", hdf5_dir, "--output", str(tmp_path), "--find-lr",
+                 "--find-lr-steps", "12") == 0
+    assert "suggested --lr" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == [f"{NAME}_lr_find.json", f"{NAME}_lr_find.png"]
+    result = _json(str(tmp_path), "_lr_find.json")
+    assert result["batch_size"] == 16 and len(result["losses"]) <= 12

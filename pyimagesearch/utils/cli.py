@@ -42,6 +42,10 @@ def positive_int(text: str) -> int:
     return _whole_number(text, 1)
 
 
+def _at_least_2(text: str) -> int:
+    return _whole_number(text, 2)
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer of at least 0."""
     return _whole_number(text, 0)
@@ -110,6 +114,23 @@ def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
                              "or off; auto: bf16 on CPUs with bf16 units and on GPUs of compute "
                              "capability 8.0+, fp16 on 7.x, else off (a resumed run keeps its "
                              "checkpoints' precision)")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard logs to --output/tensorboard (a CSV log, "
+                             "<model>_log.csv, is always written)")
+    group = parser.add_argument_group(
+        "learning-rate range test (Smith 2017)",
+        "--find-lr trains a fresh model for up to --find-lr-steps batches while the rate "
+        "grows exponentially over --find-lr-range, stops when the loss blows up, and writes "
+        "<model>_lr_find.png and .json to --output with a suggested --lr; it trains nothing "
+        "else and leaves any run in --output as it was.")
+    group.add_argument("--find-lr", action="store_true",
+                       help="run the range test instead of training")
+    group.add_argument("--find-lr-steps", type=_at_least_2,
+                       default=getattr(config, "FIND_LR_STEPS", 300),
+                       help="batches over the whole range (fewer if the loss blows up first)")
+    group.add_argument("--find-lr-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"),
+                       default=list(getattr(config, "FIND_LR_RANGE", (1e-6, 10.0))),
+                       help="the first and the last learning rate of the test")
     group = parser.add_argument_group(
         "data-parallel training (JAX backend: KERAS_BACKEND=jax)",
         "--batch-size stays the global batch, split across every device of every process; "

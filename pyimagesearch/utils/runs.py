@@ -3,6 +3,7 @@ starting or resuming a run, the callbacks, and the final files."""
 
 import argparse
 import glob
+import importlib.util
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import keras
 import numpy as np
 
 from pyimagesearch.callbacks.divergence import StopOnDivergence
+from pyimagesearch.callbacks import lrfinder
 from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_checkpoints,
                                                      read_checkpoint_state, restore_rng_state,
                                                      save_checkpoint)
@@ -31,7 +33,7 @@ from pyimagesearch.utils.schedules import PolynomialDecay
 # Settings that describe this command rather than the run: never taken from a saved run.
 # (A run may continue on other devices or processes: the global batch keeps it the same run.)
 _NOT_INHERITED = {"resume", "force", "output", "distributed", "coordinator", "num_processes",
-                  "process_id"}
+                  "process_id", "find_lr", "find_lr_steps", "find_lr_range"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,14 @@ class RunPaths:
     @property
     def args(self) -> str:
         return self.file("_args.json")
+
+    @property
+    def csv_log(self) -> str:
+        return self.file("_log.csv")
+
+    @property
+    def tensorboard(self) -> str:
+        return os.path.join(self.output, "tensorboard")
 
     @property
     def checkpoints(self) -> str:
@@ -94,7 +104,8 @@ def _saved_args(paths: RunPaths) -> dict:
 
 
 # Settings that may differ when an unfinished run is continued by rerunning its command.
-_FREE_ON_RERUN = {"resume", "force", "verbose", "workers", "lr_restarts", "precision"}
+_FREE_ON_RERUN = {"resume", "force", "verbose", "workers", "lr_restarts", "precision",
+                  "tensorboard"}
 
 
 def _flag(key: str) -> str:
@@ -261,6 +272,11 @@ def data_seed(checkpoint: str | None, seed: int | None) -> int | None:
     return seed
 
 
+def saved_class_names(path: str) -> list[str] | None:
+    """The class names saved inside a model or checkpoint by `train`, or None."""
+    return checkpoint_state(path).get("class_names")
+
+
 def load_checkpoint(path: str) -> keras.Model:
     """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included."""
     try:
@@ -298,7 +314,8 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
 
 def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           args: argparse.Namespace, initial_epoch: int, title: str,
-          checkpoint: str | None = None, **fit_kwargs) -> keras.callbacks.History:
+          checkpoint: str | None = None, class_names=None,
+          **fit_kwargs) -> keras.callbacks.History:
     """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
 
     The data continue in the order of `initial_epoch`, and every checkpoint
@@ -313,6 +330,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         initial_epoch: the epoch to start from (0, or the resumed checkpoint's).
         title: the plot's title.
         checkpoint: the checkpoint the run resumes from, if any.
+        class_names: the classes' names, saved inside every checkpoint and the
+            final model (see `saved_class_names`).
         **fit_kwargs: passed on to `fit` (`validation_data`, ...).
 
     Raises:
@@ -320,6 +339,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     """
     data.set_epoch(initial_epoch)
     state = {"data_seed": data.seed}
+    if class_names is not None:
+        state["class_names"] = [str(name) for name in class_names]
     replicas = distributed.current()
     chief = replicas.chief  # with several processes, only process 0 writes
     # The history is written before the checkpoint: a crash between the two leaves one
@@ -327,6 +348,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     files = [
         TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                         title=title),
+        *(log_callbacks(paths, initial_epoch, args.tensorboard) if chief else []),
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints, state=lambda: state),
     ]
@@ -355,6 +377,42 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     return history
 
 
+def log_callbacks(paths: RunPaths, initial_epoch: int, tensorboard: bool) -> list:
+    """Keras's `CSVLogger` (a row an epoch) and, if asked, its `TensorBoard` logger.
+
+    On resume, the CSV is first cut to the epochs the checkpoint holds (a crash
+    after the row but before the checkpoint leaves one epoch too many), so the
+    log carries on without a repeated epoch, as the history JSON does.
+
+    Raises:
+        UserError: `tensorboard` without TensorFlow and TensorBoard installed (Keras's
+            logger writes with their summary writer).
+    """
+    if initial_epoch:
+        _keep_csv_rows(paths.csv_log, initial_epoch)
+    loggers = [keras.callbacks.CSVLogger(paths.csv_log, append=initial_epoch > 0)]
+    if tensorboard:
+        missing = [name for name in ("tensorflow", "tensorboard")
+                   if importlib.util.find_spec(name) is None]
+        if missing:
+            raise UserError(f"--tensorboard needs {' and '.join(missing)} (Keras writes its logs "
+                            f"with them); pip install {' '.join(missing)}, or drop --tensorboard")
+        # The graph can be written only from TensorFlow's own functions.
+        loggers.append(keras.callbacks.TensorBoard(
+            paths.tensorboard, write_graph=keras.backend.backend() == "tensorflow"))
+    return loggers
+
+
+def _keep_csv_rows(path: str, rows: int) -> None:
+    """Cuts a CSV log to its header and first `rows` rows, atomically."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if len(lines) > rows + 1:
+        atomic.write_text(path, "".join(lines[: rows + 1]))
+
+
 def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
     """The run's LR schedule: `--lr`, `--epochs`, `--power` and any `--resume --lr` restarts."""
     return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts)
@@ -381,14 +439,67 @@ def save_model(model: keras.Model, path: str, state: dict | None = None) -> None
                         "or fix the folder's permissions, then rerun with --resume") from None
 
 
-def classification_summary(labels, preds, class_names, title: str) -> str:
-    """Accuracy and scikit-learn's per-class precision/recall/F1 as text."""
-    from sklearn.metrics import classification_report
+def prepare_lr_find(args: argparse.Namespace, paths: RunPaths):
+    """Checks `--find-lr`'s settings and `--output`, and sets the precision.
 
-    labels = np.asarray(labels)
-    preds = np.asarray(preds)
-    accuracy = float(np.mean(labels == preds))
-    report = classification_report(labels, preds, labels=list(range(len(class_names))),
-                                   target_names=list(class_names), digits=4, zero_division=0)
-    return f"{title}\ntest accuracy: {accuracy:.4f} ({int(np.sum(labels == preds))} of " \
-           f"{len(labels)} images)\n\n{report}"
+    Returns:
+        The Keras learning-rate schedule of the test, for a fresh optimizer.
+    """
+    if args.distributed or any(getattr(args, k) is not None
+                               for k in ("coordinator", "num_processes", "process_id")):
+        raise UserError("--find-lr runs in one process on one device; drop --distributed, "
+                        "--coordinator, --num-processes and --process-id")
+    start, end = args.find_lr_range
+    if not start < end:
+        raise UserError(f"--find-lr-range {start:g} {end:g} must go from a lower rate to a "
+                        "higher one")
+    check_writable(args.output)
+    _settle_precision(args, None)
+    return lrfinder.lr_schedule(start, end, args.find_lr_steps)
+
+
+def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
+            args: argparse.Namespace, title: str) -> dict:
+    """Runs the learning-rate range test and writes `_lr_find.json` and `_lr_find.png`.
+
+    Args:
+        model: a fresh model compiled with the schedule of `prepare_lr_find`.
+        data: training batches that all hold `--batch-size` images.
+        paths: the run's files (only the two above are written; no model).
+        args: `find_lr_range`, `find_lr_steps`, `verbose`.
+        title: the plot's title.
+
+    Returns:
+        The suggestion of `lrfinder.suggest_lr`, plus `lrs`, `losses`, `stopped`.
+    """
+    start, end = args.find_lr_range
+    if len(data) == 0:
+        raise UserError(f"--batch-size {data.batch_size} is larger than the {data.num_images} "
+                        "training images; lower it")
+    finder = lrfinder.LRFinder(start, end, args.find_lr_steps)
+    print(f"learning-rate range test: up to {args.find_lr_steps} batches of {data.batch_size}, "
+          f"lr {start:g} to {end:g}", flush=True)
+    model.fit(data, epochs=math.ceil(args.find_lr_steps / len(data)), shuffle=False,
+              callbacks=[data.epoch_callback(), finder], verbose=args.verbose)
+    try:
+        suggestion = lrfinder.suggest_lr(finder.lrs, finder.losses)
+    except ValueError as err:
+        raise UserError(f"the range test could not be read ({err}); raise --find-lr-steps or "
+                        "lower the start of --find-lr-range") from None
+    result = {"suggested_lr": suggestion["lr"], "rule": suggestion["rule"],
+              "min_loss_lr": suggestion["min_loss_lr"], "min_loss": suggestion["min_loss"],
+              "steepest_lr": suggestion["steepest_lr"], "stopped": finder.stopped,
+              "batch_size": data.batch_size, "range": [start, end],
+              "steps": args.find_lr_steps, "precision": args.precision,
+              "lrs": finder.lrs, "losses": finder.losses,
+              "smoothed_losses": suggestion["smoothed"]}
+    json_path, plot_path = paths.file("_lr_find.json"), paths.file("_lr_find.png")
+    atomic.write_json(json_path, result)
+    lrfinder.plot_lr_find(finder.lrs, finder.losses, suggestion, plot_path, title)
+    print(f"{len(finder.lrs)} batches, lr {finder.lrs[0]:.3g} to {finder.lrs[-1]:.3g} "
+          f"({finder.stopped}); lowest smoothed loss {suggestion['min_loss']:.4g} at lr "
+          f"{suggestion['min_loss_lr']:.3g}, steepest descent at lr "
+          f"{suggestion['steepest_lr']:.3g}")
+    print(f"suggested --lr {suggestion['lr']:.2g} ({suggestion['rule']}); wrote {plot_path}, "
+          f"{json_path}")
+    return result
