@@ -71,6 +71,23 @@ def test_monitor_records_the_optimizer_lr_when_logs_lack_it(tmp_path):
         assert json.load(f)["learning_rate"] == pytest.approx([0.1])
 
 
+def test_monitor_rewrites_the_diagnosis_every_epoch(tmp_path):
+    diagnosis = tmp_path / "h_diagnosis.txt"
+    monitor = TrainingMonitor(str(tmp_path / "h.png"), json_path=str(tmp_path / "h.json"),
+                              diagnosis_path=str(diagnosis))
+    monitor.set_model(_tiny_model())
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0, {"loss": 2.0, "val_loss": 2.1})
+    assert "too early to tell" in diagnosis.read_text()
+    # The validation loss turns up after epoch 4 while the training loss keeps falling.
+    for epoch, val in enumerate([1.5, 1.2, 1.0, 1.1, 1.25, 1.4, 1.6], start=1):
+        monitor.on_epoch_end(epoch, {"loss": 2.0 * 0.7 ** epoch, "val_loss": val})
+    text = diagnosis.read_text()
+    assert text.startswith(f"Diagnosis of {tmp_path / 'h.json'} after 8 epochs: overfitting")
+    assert monitor.diagnosis.findings[0].mark == 4 and "epoch 4" in text
+    assert sorted(os.listdir(tmp_path)) == ["h.json", "h.png", "h_diagnosis.txt"]
+
+
 def test_epoch_checkpoint_every_keep_and_last(tmp_path):
     model = _tiny_model()
     x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")

@@ -41,7 +41,8 @@ def finished_run(cifar_dir, tmp_path_factory):
 
 def test_two_epochs_write_every_output(finished_run, cifar_dir):
     out = str(finished_run)
-    for suffix in (".keras", ".json", ".png", "_report.txt", "_args.json", "_confusion.png"):
+    for suffix in (".keras", ".json", ".png", "_report.txt", "_args.json", "_confusion.png",
+                   "_diagnosis.txt"):
         assert os.path.getsize(os.path.join(out, NAME + suffix)) > 0, suffix
     with open(os.path.join(out, f"{NAME}_log.csv"), newline="") as f:
         rows = list(csv.DictReader(f))

@@ -6,6 +6,7 @@ import os
 import keras
 
 from pyimagesearch.utils import atomic
+from pyimagesearch.utils.plots import plot_history
 
 # Metric names older Keras versions used, mapped to today's.
 _RENAMED = {"acc": "accuracy", "val_acc": "val_accuracy", "lr": "learning_rate"}
@@ -18,45 +19,6 @@ def load_history(path: str) -> dict[str, list]:
     if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
         raise ValueError(f"{path} is not a training history (a dict of lists)")
     return {_RENAMED.get(k, k): v for k, v in history.items()}
-
-
-def plot_history(history: dict[str, list], path: str, title: str = "") -> None:
-    """Atomically writes a PNG with a loss panel and an accuracy panel by epoch.
-
-    The learning rate, when recorded, is drawn on a log axis of the loss panel.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = range(1, len(history.get("loss", [])) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, metric, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
-        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            values = history.get(key)
-            if values:
-                ax.plot(epochs[: len(values)], values, style, label=key.replace("_", " "))
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    lrs = history.get("learning_rate")
-    if lrs and all(v is not None and v > 0 for v in lrs):
-        ax_lr = ax_loss.twinx()
-        ax_lr.plot(epochs[: len(lrs)], lrs, ":", color="gray", label="learning rate")
-        ax_lr.set_yscale("log")
-        ax_lr.set_ylabel("learning rate")
-        ax_lr.legend(loc="upper center")
-    for ax, where in ((ax_loss, "upper right"), (ax_acc, "lower right")):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc=where)
-    fig.suptitle(f"{title} (epoch {len(epochs)})".strip())
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -75,16 +37,21 @@ class TrainingMonitor(keras.callbacks.Callback):
             the history carries on without duplicated or stale epochs; with
             0 any old history is discarded.
         title: the plot's title.
+        diagnosis_path: where the run's diagnosis goes
+            (`pyimagesearch.diagnose`), rewritten every epoch and marked on
+            the plot; None for neither.
     """
 
     def __init__(self, fig_path: str, json_path: str | None = None, start_at: int = 0,
-                 title: str = ""):
+                 title: str = "", diagnosis_path: str | None = None):
         super().__init__()
         self.fig_path = fig_path
         self.json_path = json_path
         self.start_at = start_at
         self.title = title
+        self.diagnosis_path = diagnosis_path
         self.history: dict[str, list] = {}
+        self.diagnosis = None
 
     def on_train_begin(self, logs=None):
         self.history = {}
@@ -104,4 +71,10 @@ class TrainingMonitor(keras.callbacks.Callback):
             values.append(float(keras.ops.convert_to_numpy(value)))
         if self.json_path:
             atomic.write_json(self.json_path, self.history)
-        plot_history(self.history, self.fig_path, self.title)
+        if self.diagnosis_path:
+            from pyimagesearch.diagnose import diagnose
+
+            self.diagnosis = diagnose(self.history)
+            atomic.write_text(self.diagnosis_path,
+                              self.diagnosis.text(self.json_path or self.fig_path))
+        plot_history(self.history, self.fig_path, self.title, self.diagnosis)

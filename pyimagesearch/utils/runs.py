@@ -63,6 +63,10 @@ class RunPaths:
         return self.file("_args.json")
 
     @property
+    def diagnosis(self) -> str:
+        return self.file("_diagnosis.txt")
+
+    @property
     def csv_log(self) -> str:
         return self.file("_log.csv")
 
@@ -345,9 +349,10 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     chief = replicas.chief  # with several processes, only process 0 writes
     # The history is written before the checkpoint: a crash between the two leaves one
     # epoch too many in the history, which the resume trims, never one too few.
+    monitor = TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
+                              title=title, diagnosis_path=paths.diagnosis)
     files = [
-        TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
-                        title=title),
+        monitor,
         *(log_callbacks(paths, initial_epoch, args.tensorboard) if chief else []),
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints, state=lambda: state),
@@ -374,6 +379,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
               f"other process (SHA-256 {digest[:16]})", flush=True)
     if chief:
         save_model(model, paths.model, state)
+        if monitor.diagnosis is not None:
+            print(monitor.diagnosis.text(paths.history), end="", flush=True)
     return history
 
 

@@ -1,0 +1,532 @@
+"""Run diagnosis: what a training history's curves show, with the evidence and the usual remedy.
+
+    python -m pyimagesearch.diagnose output/minigooglenet_cifar10.json
+    python -m pyimagesearch.diagnose old_run/12345.json --patience 5   # the classic monitor's JSON
+    python -m pyimagesearch.diagnose runs/a/minigooglenet_cifar10_log.csv  # a CSVLogger file
+
+It answers the practitioner's usual questions from the per-epoch curves: is
+the learning rate too high (the loss diverges, oscillates or never falls)?
+does the model overfit (validation loss rising, or stalled while the
+training loss keeps falling)? does it underfit (it cannot fit even its
+training data, validation as good as training)? has training stalled on a
+plateau (an LR drop is due)? Or is the run healthy? Each finding names the
+epochs and the numbers behind it. The report goes to `<stem>_diagnosis.txt`
+and the curves, with the findings marked, to `<stem>_diagnosis.png`, beside
+the history; the training scripts write the same report for their runs
+every epoch and mark their own plot.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyimagesearch.utils import atomic
+from pyimagesearch.utils.cli import ArgumentParser, handle_user_errors, positive_int
+from pyimagesearch.utils.errors import UserError
+from pyimagesearch.utils.plots import plot_history
+
+# The keys of training histories written by Keras, the classic monitor, CSVLogger and
+# other trainers, mapped to the names used here.
+ALIASES = {
+    "loss": ("loss", "train_loss"),
+    "val_loss": ("val_loss", "eval_loss", "valid_loss", "validation_loss"),
+    "accuracy": ("accuracy", "acc", "train_acc", "train_accuracy", "categorical_accuracy",
+                 "sparse_categorical_accuracy"),
+    "val_accuracy": ("val_accuracy", "val_acc", "valid_acc", "val_categorical_accuracy",
+                     "val_sparse_categorical_accuracy", "eval_top1"),
+    "learning_rate": ("learning_rate", "lr"),
+}
+
+PATIENCE = 3          # epochs a sign must last (the validation loss rising, a stall)
+MIN_EPOCHS = 3        # fewer epochs than this tell nothing yet
+RISE = 0.02           # a validation loss this much (relative) above its best has risen
+IMPROVED = 0.01       # a relative fall of at least this much counts as an improvement
+FLAT_PER_EPOCH = 0.005  # a training loss falling slower than this an epoch is flat
+FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch still learns
+UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
+UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
+OSCILLATION = 0.06    # epoch-to-epoch swings of this size (relative) are oscillation
+
+
+@dataclass
+class Finding:
+    """One thing the curves show.
+
+    Attributes:
+        kind: `"lr_too_high"`, `"overfitting"`, `"underfitting"`, `"plateau"`,
+            `"healthy"` or `"too_early"`.
+        summary: the finding in one line.
+        evidence: the epochs and numbers behind it.
+        remedy: the usual remedy.
+        span: the epochs it covers, `(first, last)`, counted from 1 (for the plot).
+        mark: an epoch to mark on the plot (counted from 1), or None.
+    """
+
+    kind: str
+    summary: str
+    evidence: str
+    remedy: str
+    span: tuple[int, int] | None = None
+    mark: int | None = None
+
+
+@dataclass
+class Diagnosis:
+    """The findings for one history, the most pressing first."""
+
+    epochs: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """The kind of the first (most pressing) finding."""
+        return self.findings[0].kind
+
+    @property
+    def kinds(self) -> list[str]:
+        return [f.kind for f in self.findings]
+
+    def text(self, source: str = "") -> str:
+        """The report: a verdict line, then each finding with its evidence and remedy."""
+        lines = [f"Diagnosis of {source or 'the run'} after {self.epochs} epochs: "
+                 f"{', '.join(_TITLES[k] for k in self.kinds)}", ""]
+        for finding in self.findings:
+            lines += [f"{_TITLES[finding.kind]}: {finding.summary}",
+                      f"  evidence: {finding.evidence}",
+                      f"  remedy: {finding.remedy}", ""]
+        unseen = [_TITLES[k] for k in ORDER if k not in self.kinds and k != "too_early"]
+        if self.findings[0].kind not in ("too_early",) and unseen:
+            lines.append(f"Not seen: {', '.join(unseen)}.")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+# Most pressing first: a diverging run must be fixed before anything else can be read.
+ORDER = ("lr_too_high", "overfitting", "underfitting", "plateau", "healthy", "too_early")
+_TITLES = {"lr_too_high": "LR too high", "overfitting": "overfitting",
+           "underfitting": "underfitting", "plateau": "plateau", "healthy": "healthy",
+           "too_early": "too early to tell"}
+
+
+def normalise(history: dict) -> dict[str, np.ndarray]:
+    """The history's loss, accuracy and LR curves under one set of names, as float arrays.
+
+    Missing values (`None`, "NA") become NaN; accuracies given in percent
+    become fractions. Keys not needed here are dropped.
+
+    Raises:
+        ValueError: no training loss, or curves of different lengths.
+    """
+    curves = {}
+    for name, keys in ALIASES.items():
+        key = next((k for k in keys if k in history), None)
+        if key is None:
+            continue
+        values = np.array([_number(v) for v in history[key]], dtype=np.float64)
+        if name.endswith("accuracy") and np.nanmax(values, initial=0) > 1.0:
+            values = values / 100.0
+        curves[name] = values
+    if "loss" not in curves:
+        raise ValueError(f"no training loss in the history (keys: {', '.join(history)})")
+    lengths = {len(v) for v in curves.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"the curves have different lengths ({sorted(lengths)})")
+    return curves
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    """A running median of 3 (ends kept): one-epoch spikes gone, steps kept."""
+    if len(x) < 3:
+        return x.copy()
+    padded = np.concatenate([x[:1], x, x[-1:]])
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
+
+
+def _noise(x: np.ndarray) -> float:
+    """The typical epoch-to-epoch swing of `x` around its local trend (robust)."""
+    return float(1.4826 * np.median(np.abs(x - _median3(x)))) if len(x) >= 3 else 0.0
+
+
+def _epochs(first: int, last: int) -> str:
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def diagnose(history: dict, patience: int = PATIENCE) -> Diagnosis:
+    """Reads a training history's curves.
+
+    Args:
+        history: per-epoch lists (`loss`, and ideally `val_loss`, `accuracy`,
+            `val_accuracy`, `learning_rate`; the classic monitor's `acc`,
+            `val_acc`, `lr` and other trainers' names are understood).
+        patience: epochs a sign must last to count (the validation loss
+            rising, a stall).
+
+    Returns:
+        A `Diagnosis`; its findings are in the order of `ORDER`, and it holds
+        `healthy` when nothing else is seen.
+    """
+    curves = normalise(history)
+    loss = curves["loss"]
+    n = len(loss)
+    if n < max(MIN_EPOCHS, patience):
+        return Diagnosis(n, [Finding(
+            "too_early", f"{n} epoch{'s' * (n != 1)} so far",
+            f"the curves need at least {max(MIN_EPOCHS, patience)} epochs to be read",
+            "train on; the report is rewritten every epoch")])
+    findings = []
+    for check in (_lr_too_high, _overfitting, _underfitting, _plateau):
+        found = check(curves, patience)
+        if found:
+            findings.append(found)
+    if not findings:
+        findings.append(_healthy(curves, patience))
+    findings.sort(key=lambda f: ORDER.index(f.kind))
+    return Diagnosis(n, findings)
+
+
+def _lr_too_high(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if len(bad):
+        first = int(bad[0]) + 1
+        return Finding("lr_too_high", f"the training loss diverged: it is not a number from "
+                       f"epoch {first}",
+                       f"training loss {_fmt(loss[first - 2]) if first > 1 else 'n/a'} at epoch "
+                       f"{first - 1}, then {loss[first - 1]}",
+                       "restart from the last good checkpoint with a 10x lower rate (--resume "
+                       "--lr X); --find-lr shows where the loss blows up", mark=first)
+    smooth = _median3(loss)
+    low = int(np.argmin(smooth))
+    if n - 1 - low >= patience - 1 and smooth[-1] > smooth[low] * 1.1 + _noise(loss):
+        return Finding("lr_too_high", f"the training loss is rising: diverging since epoch "
+                       f"{low + 1}",
+                       f"training loss {_fmt(smooth[low])} at epoch {low + 1}, "
+                       f"{_fmt(smooth[-1])} at epoch {n} (+{smooth[-1] / smooth[low] - 1:.0%}); "
+                       "the training loss only rises when the steps are too large",
+                       "lower the rate 3-10x from the last good checkpoint (--resume --lr X); "
+                       "--find-lr suggests one", span=(low + 1, n), mark=low + 1)
+    if loss[-1] > 0.97 * loss[0]:
+        accuracy = curves.get("accuracy")
+        seen = (f"; training accuracy {accuracy[-1]:.1%}" if accuracy is not None
+                and np.isfinite(accuracy[-1]) else "")
+        return Finding("lr_too_high", "the training loss never fell: the network learns "
+                       "nothing",
+                       f"training loss {_fmt(loss[0])} at epoch 1, {_fmt(loss[-1])} at epoch "
+                       f"{n}{seen}",
+                       "usually a rate far too high (saturated or dead units), rarely far too "
+                       "low: run --find-lr and start again with its rate; if that fails, check "
+                       "the labels", span=(1, n))
+    window = max(2 * patience, n // 3)
+    recent = loss[-window:]
+    # Rises that matter: 2% of the loss, and 0.5% of the first epoch's (near zero, noise
+    # is large relative to the loss itself).
+    rises = np.flatnonzero(np.diff(recent) > np.maximum(2 * IMPROVED * recent[:-1],
+                                                        IMPROVED / 2 * loss[0]))
+    if len(rises) >= max(2, len(recent) // 3):
+        first = n - window + 1
+        return Finding("lr_too_high", "the training loss oscillates",
+                       f"in {_epochs(first, n)} the training loss rose {len(rises)} times "
+                       f"(range {_fmt(recent.min())}-{_fmt(recent.max())}); with a small enough "
+                       "rate it falls epoch after epoch",
+                       "lower the rate 3-10x (--resume --lr X), or let it decay (--power 1)",
+                       span=(first, n))
+    val = curves.get("val_loss")
+    if val is not None and np.isfinite(val[-window:]).all():
+        recent = val[-window:]
+        swing = _noise(recent) / float(np.median(recent))
+        trend = (recent[0] - recent[-1]) / max(float(np.median(recent)), 1e-12)
+        # Near a loss of zero, small swings are large relative to the loss: they must also
+        # be large against the first epoch's training loss.
+        if (swing > OSCILLATION and abs(trend) < 3 * swing
+                and _noise(recent) > 2 * IMPROVED * loss[0]):
+            first = n - window + 1
+            return Finding("lr_too_high", "the validation loss swings from epoch to epoch",
+                           f"in {_epochs(first, n)} the validation loss moved between "
+                           f"{_fmt(recent.min())} and {_fmt(recent.max())}, typically "
+                           f"{swing:.0%} an epoch, with no clear trend",
+                           "lower the rate (--resume --lr X at a third to a tenth), or let it "
+                           "decay; the validation loss settles as the rate falls",
+                           span=(first, n))
+    return None
+
+
+def _best_val(curves):
+    val = curves.get("val_loss")
+    if val is None or not np.isfinite(val).all():
+        return None
+    return val, _median3(val), int(np.argmin(val))
+
+
+def _trend(x: np.ndarray, window: int) -> float:
+    """The relative change of `x` over its last `window` epochs (Theil-Sen: robust to spikes).
+
+    The median of the slopes between every two epochs, times the window's
+    length, over the window's median: -0.05 means it fell about 5% over it.
+    """
+    y = x[-window:]
+    i, j = np.triu_indices(len(y), k=1)
+    slope = float(np.median((y[j] - y[i]) / (j - i)))
+    return slope * (len(y) - 1) / max(float(np.median(y)), 1e-12)
+
+
+def _stall(x: np.ndarray, patience: int) -> int:
+    """For how many of the last epochs `x` has not fallen by RISE: at least 2 x patience, or 0.
+
+    The longest recent stretch over which the robust trend of `x` shows no
+    fall of RISE (relative), and which does not begin more than RISE above
+    where it ends (a sudden drop is a fall too); 0 if `x` still falls over
+    its last 2 x patience epochs.
+    """
+    end = float(np.mean(x[-patience:]))
+    return max((w for w in range(2 * patience, len(x) + 1)
+                if _trend(x, w) > -RISE and np.mean(x[-w:][:patience]) < (1 + RISE) * end),
+               default=0)
+
+
+def _overfitting(curves, patience):
+    found = _best_val(curves)
+    if found is None:
+        return None
+    val, smooth, best = found
+    loss = curves["loss"]
+    n = len(loss)
+    recent = float(np.mean(val[-patience:]))
+    remedy = ("more regularisation (augmentation, dropout, weight decay) or more data; or stop "
+              f"early: the model of epoch {best + 1} generalised best")
+
+    def trend(since: int) -> str:
+        then = slice(since, since + patience)
+        gap_then = float(np.mean(val[then]) - np.mean(loss[then]))
+        gap_now = recent - float(np.mean(loss[-patience:]))
+        return (f"training loss {_fmt(loss[since])} -> {_fmt(loss[-1])} since epoch {since + 1} "
+                f"(-{1 - loss[-1] / loss[since]:.0%}); the train/validation loss gap "
+                f"{_fmt(gap_then)} -> {_fmt(gap_now)}")
+
+    # Rising: the validation loss is clearly above its best, and the training loss fell since.
+    rise = recent / smooth[best] - 1
+    if (n - 1 - best >= patience and rise > RISE and recent - smooth[best] > 2 * _noise(val)
+            and loss[-1] < 0.95 * loss[best]):
+        return Finding("overfitting", f"the validation loss has risen for {n - 1 - best} epochs "
+                       "while the training loss falls",
+                       f"validation loss lowest {_fmt(val[best])} at epoch {best + 1}, "
+                       f"{_fmt(recent)} over the last {patience} epochs (+{rise:.0%}); "
+                       f"{trend(best)}", remedy, span=(best + 1, n), mark=best + 1)
+    # Stalled: the validation loss no longer falls, but the training loss still falls fast.
+    window = _stall(val, patience)
+    if window < 3 * patience:
+        return None
+    start = n - window
+    gap_then = float(np.mean(val[start:start + patience]) - np.mean(loss[start:start + patience]))
+    gap_now = recent - float(np.mean(loss[-patience:]))
+    if _trend(loss, window) < -FAST_PER_EPOCH * (window - 1) and gap_now > 1.1 * gap_then:
+        return Finding("overfitting", f"the validation loss has stopped falling while the "
+                       "training loss keeps falling (overfitting begins)",
+                       f"in {_epochs(start + 1, n)} the validation loss changed "
+                       f"{_trend(val, window):+.0%} ({_fmt(val[start])} -> {_fmt(val[-1])}, "
+                       f"lowest {_fmt(val[best])} at epoch {best + 1}); {trend(start)}",
+                       remedy, span=(start + 1, n), mark=best + 1)
+    return None
+
+
+def _underfitting(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    last = slice(n - patience, n)
+    accuracy, val_accuracy = curves.get("accuracy"), curves.get("val_accuracy")
+    val = curves.get("val_loss")
+    train_fit = None
+    if accuracy is not None and np.isfinite(accuracy[last]).all():
+        train_fit = float(np.mean(accuracy[last]))
+        if train_fit >= UNDERFIT_ACCURACY:
+            return None
+        fit = f"training accuracy {train_fit:.1%} over the last {patience} epochs"
+    elif loss[-1] > 0.5 * loss[0]:
+        fit = (f"training loss {_fmt(loss[-1])}, still {loss[-1] / loss[0]:.0%} of its first "
+               f"value {_fmt(loss[0])}")
+    else:
+        return None
+    if val_accuracy is not None and train_fit is not None and np.isfinite(val_accuracy[last]).all():
+        val_fit = float(np.mean(val_accuracy[last]))
+        if val_fit < train_fit - 0.03:
+            return None
+        gap = f"validation accuracy {val_fit:.1%}, as high or higher"
+    elif val is not None and np.isfinite(val[last]).all():
+        if np.mean(val[last]) > 1.1 * np.mean(loss[last]):
+            return None
+        gap = f"validation loss {_fmt(float(np.mean(val[last])))}, no higher than training"
+    else:
+        return None
+    # Still learning fast is not underfitting yet (early epochs fit poorly too).
+    window = min(n, max(patience + 2, 5))
+    smooth = _median3(loss)
+    rate = (1 - smooth[-1] / smooth[-window]) / (window - 1)
+    if rate > UNDERFIT_FLAT:
+        return None
+    lower = ""
+    if val is not None and np.isfinite(val).all():
+        below = int(np.sum(val < loss))
+        if below > n / 2:
+            lower = (f"; the validation loss is below the training loss in {below} of {n} "
+                     "epochs (training is the harder task: strong regularisation)")
+    return Finding("underfitting", "the model does not fit even its training data, and it has "
+                   "nearly stopped learning",
+                   f"{fit}; {gap}{lower}; the training loss falls {max(rate, 0):.1%} an epoch",
+                   "more capacity (a wider or deeper network), less regularisation (dropout, "
+                   "weight decay, augmentation), or a higher rate if it is low",
+                   span=(n - window + 1, n))
+
+
+def _plateau(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    val = curves.get("val_loss")
+    watched = val if val is not None and np.isfinite(val).all() else loss
+    window = _stall(watched, patience)
+    if not window:
+        return None
+    start = n - window
+    train = _trend(loss, window)
+    if watched is val:
+        # The validation loss no longer falls; the training loss creeps down at most.
+        if train < -FAST_PER_EPOCH * (window - 1):
+            return None
+        evidence = (f"in {_epochs(start + 1, n)} the validation loss changed "
+                    f"{_trend(val, window):+.1%} (between {_fmt(val[start:].min())} and "
+                    f"{_fmt(val[start:].max())}) and the training loss {train:+.1%}")
+    else:
+        if train < -FLAT_PER_EPOCH * (window - 1):
+            return None
+        evidence = (f"in {_epochs(start + 1, n)} the training loss changed {train:+.1%} "
+                    f"(between {_fmt(loss[start:].min())} and {_fmt(loss[start:].max())})")
+    lrs = curves.get("learning_rate")
+    if lrs is not None and np.isfinite(lrs[start:]).all():
+        if _decayed(lrs):
+            return None  # converged at the end of the schedule: healthy
+        if not lrs[-1] < 0.9 * lrs[start]:
+            return Finding("plateau", "a plateau at a constant rate: an LR drop is due",
+                           f"{evidence}; learning rate {_fmt(lrs[-1])} throughout",
+                           f"lower the rate 10x from here (--resume --lr {lrs[-1] / 10:.2g})",
+                           span=(start + 1, n))
+        return Finding("plateau", "a plateau, though the rate has been lowered",
+                       f"{evidence}; learning rate {_fmt(lrs[start])} -> {_fmt(lrs[-1])}",
+                       "another 10x drop may help; if not, stop: more epochs will not help",
+                       span=(start + 1, n))
+    return Finding("plateau", "a plateau: an LR drop is due, unless the rate is already low",
+                   evidence, "lower the rate 10x (--resume --lr X); if it is already low, "
+                   "stop: more epochs will not help", span=(start + 1, n))
+
+
+def _decayed(lrs: np.ndarray) -> bool:
+    """Whether the rate has decayed to a twentieth of its largest or less."""
+    return bool(lrs[-1] <= 0.05 * np.nanmax(lrs))
+
+
+def _healthy(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    parts = [f"training loss {_fmt(loss[0])} -> {_fmt(loss[-1])}"]
+    found = _best_val(curves)
+    if found is not None:
+        val, smooth, best = found
+        parts.append(f"validation loss {_fmt(val[0])} -> {_fmt(val[-1])}, lowest at epoch "
+                     f"{best + 1}")
+        parts.append(f"gap {_fmt(val[-1] - loss[-1])}")
+    accuracy = curves.get("val_accuracy")
+    if accuracy is not None and np.isfinite(accuracy[-1]):
+        parts.append(f"validation accuracy {accuracy[-1]:.2%}")
+    lrs = curves.get("learning_rate")
+    if lrs is not None and np.isfinite(lrs[-1]) and _decayed(lrs):
+        parts.append(f"learning rate decayed to {_fmt(lrs[-1])} "
+                     f"({lrs[-1] / np.nanmax(lrs):.1%} of its largest)")
+        return Finding("healthy", "converged: the losses fell and flattened as the rate decayed",
+                       "; ".join(parts), "nothing to fix: training is done; for a better "
+                       "result change the model, the regularisation or the data")
+    still = 1 - loss[-1] / loss[-patience]
+    if still > IMPROVED * patience:
+        parts.append(f"the training loss still falls ({still:.0%} over the last {patience} "
+                     "epochs)")
+    return Finding("healthy", "both losses fell together and the validation loss is at or near "
+                   "its best", "; ".join(parts), "nothing to fix; train to the end of the "
+                   "schedule (more epochs help while the validation loss still falls)")
+
+
+def load(path: str) -> dict[str, list]:
+    """Reads a history: a JSON dict of per-epoch lists, or a CSV log (one row an epoch).
+
+    Raises:
+        UserError: the file is missing or is not a training history.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if path.lower().endswith(".csv"):
+                rows = list(csv.DictReader(f))
+                history = {k: [row[k] for row in rows] for k in (rows[0] if rows else {})}
+            else:
+                history = json.load(f)
+        if not isinstance(history, dict) or not all(isinstance(v, list)
+                                                    for v in history.values()):
+            raise ValueError("not a dict of per-epoch lists")
+        normalise(history)
+        return history
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; give a history JSON (e.g. "
+                        "output/minigooglenet_cifar10.json) or a CSV log") from None
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not a training history ({err}); give the JSON of "
+                        "TrainingMonitor or Keras's History.history, or a CSVLogger file") from None
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m pyimagesearch.diagnose",
+                            description="Diagnose a training run from its history: LR too "
+                                        "high, overfitting, underfitting, plateau or healthy.")
+    parser.add_argument("history", help="a history JSON (this toolkit's, the classic "
+                                        "TrainingMonitor's, Keras's History.history) or a CSV log")
+    parser.add_argument("--patience", type=positive_int, default=PATIENCE,
+                        help="epochs a sign must last (the validation loss rising, a stall)")
+    parser.add_argument("--output", help="folder for <stem>_diagnosis.txt and .png (default: "
+                                         "the history's folder)")
+    return parser
+
+
+@handle_user_errors
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    history = load(args.history)
+    diagnosis = diagnose(history, args.patience)
+    folder = args.output or os.path.dirname(os.path.abspath(args.history))
+    stem = os.path.join(folder, os.path.splitext(os.path.basename(args.history))[0])
+    report = diagnosis.text(args.history)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        atomic.write_text(f"{stem}_diagnosis.txt", report)
+        curves = {k: v.tolist() for k, v in normalise(history).items()}
+        plot_history(curves, f"{stem}_diagnosis.png", os.path.basename(args.history),
+                     diagnosis=diagnosis)
+    except OSError as err:
+        raise UserError(f"cannot write to {folder} ({err.strerror or err}); pass --output with "
+                        "a folder you can write to") from None
+    print(report, end="")
+    print(f"wrote {stem}_diagnosis.txt, {stem}_diagnosis.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
