@@ -141,7 +141,7 @@ def _check_existing(args, layout):
     return [s for s in SPLITS if s not in done]
 
 
-@handle_user_errors
+@handle_user_errors(on_interrupt="interrupted; rerun the same command to finish the build")
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
 

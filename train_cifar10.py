@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from config import cifar10_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, add_training_arguments, fraction, handle_user_errors)
+    RESUMABLE, ArgumentParser, add_training_arguments, fraction, handle_user_errors)
 
 
 def get_args_parser() -> ArgumentParser:
@@ -36,7 +36,7 @@ def get_args_parser() -> ArgumentParser:
     return parser
 
 
-@handle_user_errors
+@handle_user_errors(on_interrupt=RESUMABLE)
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)

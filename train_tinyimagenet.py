@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from config import tiny_imagenet_config as config  # noqa: E402
 from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, add_training_arguments, degrees, fraction, handle_user_errors,
+    RESUMABLE, ArgumentParser, add_training_arguments, degrees, fraction, handle_user_errors,
     non_negative_float, positive_int)
 from pyimagesearch.utils.errors import UserError  # noqa: E402
 
@@ -108,7 +108,7 @@ def write_evaluation(paths, model_path: str, result: dict, probs, test) -> list[
     return [eval_path, confusion_path]
 
 
-@handle_user_errors
+@handle_user_errors(on_interrupt=RESUMABLE)
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)

@@ -48,6 +48,7 @@ MIN_EPOCHS = 3        # fewer epochs than this tell nothing yet
 RISE = 0.02           # a validation loss this much (relative) above its best has risen
 IMPROVED = 0.01       # a relative fall of at least this much counts as an improvement
 FLAT_PER_EPOCH = 0.005  # a training loss falling slower than this an epoch is flat
+STALL_PER_EPOCH = 0.002  # a validation loss falling slower than this an epoch has stalled
 FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch still learns
 UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
 UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
@@ -94,7 +95,8 @@ class Diagnosis:
 
     def text(self, source: str = "") -> str:
         """The report: a verdict line, then each finding with its evidence and remedy."""
-        lines = [f"Diagnosis of {source or 'the run'} after {self.epochs} epochs: "
+        epochs = f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
+        lines = [f"Diagnosis of {source or 'the run'} after {epochs}: "
                  f"{', '.join(_TITLES[k] for k in self.kinds)}", ""]
         for finding in self.findings:
             lines += [f"{_TITLES[finding.kind]}: {finding.summary}",
@@ -287,17 +289,24 @@ def _trend(x: np.ndarray, window: int) -> float:
 
 
 def _stall(x: np.ndarray, patience: int) -> int:
-    """For how many of the last epochs `x` has not fallen by RISE: at least 2 x patience, or 0.
+    """For how many of the last epochs `x` has not really fallen: at least 2 x patience, or 0.
 
-    The longest recent stretch over which the robust trend of `x` shows no
-    fall of RISE (relative), and which does not begin more than RISE above
-    where it ends (a sudden drop is a fall too); 0 if `x` still falls over
-    its last 2 x patience epochs.
+    The longest recent stretch of `w` epochs over which the robust trend of
+    `x` falls by less than RISE or STALL_PER_EPOCH an epoch (whichever
+    allows more), and which does not begin clearly above where it ends (a
+    sudden drop is a fall too; clearly: by more than that allowance plus
+    twice the curve's epoch-to-epoch noise). 0 if `x` still falls over its
+    last 2 x patience epochs.
     """
     end = float(np.mean(x[-patience:]))
-    return max((w for w in range(2 * patience, len(x) + 1)
-                if _trend(x, w) > -RISE and np.mean(x[-w:][:patience]) < (1 + RISE) * end),
-               default=0)
+    longest = 0
+    for w in range(2 * patience, len(x) + 1):
+        allowed = max(RISE, STALL_PER_EPOCH * (w - 1))
+        begins = float(np.mean(x[-w:][:patience])) / max(end, 1e-12) - 1
+        if (_trend(x, w) > -allowed
+                and begins < allowed + 2 * _noise(x[-w:]) / max(end, 1e-12)):
+            longest = w
+    return longest
 
 
 def _overfitting(curves, patience):

@@ -15,14 +15,14 @@ def _curve(lrs, best=0.1, seed=0):
     return loss + np.random.default_rng(seed).normal(0, 0.05, len(lrs))
 
 
-def test_suggestion_is_a_tenth_of_the_lowest_loss():
+def test_suggestion_is_a_third_of_the_lowest_loss():
     lrs = np.geomspace(1e-6, 10, 300)
     for best in (1e-3, 1e-1):
         result = suggest_lr(lrs, _curve(lrs, best))
         # The curve's floor is flat from a third of `best` to `best`: the minimum lies there.
         assert best / 2.5 < result["min_loss_lr"] < best * 1.2
-        assert result["lr"] == pytest.approx(result["min_loss_lr"] / 10)
-        assert "tenth" in result["rule"]
+        assert result["lr"] == pytest.approx(result["min_loss_lr"] / 3)
+        assert "third" in result["rule"]
         # The loss falls fastest half-way down the slope, 1.5 decades below the best rate.
         assert best / 300 < result["steepest_lr"] < best / 3
 
@@ -97,3 +97,25 @@ def test_plot_marks_the_suggestion(tmp_path):
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 300 and image.shape[1] > 500
     assert os.listdir(tmp_path) == ["lr_find.png"]
+
+
+def test_finder_stops_once_the_loss_is_half_again_above_its_start():
+    """A loss that never reaches 4x its lowest (softmax saturates) still counts as blown up."""
+
+    class Model:
+        stop_training = False
+
+    finder = LRFinder(1e-6, 10, 300)
+    finder.set_model(Model())
+    finder.on_train_begin()
+    finder.on_epoch_begin(0)
+    losses = [2.3] * 20 + [1.8] * 20 + list(np.linspace(1.8, 4.0, 60))
+    mean = 0.0
+    for batch, loss in enumerate(losses):  # Keras logs the running mean of the epoch
+        mean += (loss - mean) / (batch + 1)
+        finder.on_train_batch_end(batch, {"loss": mean})
+        if finder.model.stop_training:
+            break
+    assert finder.stopped == "loss blew up"
+    assert finder.losses[-1] == pytest.approx(losses[len(finder.losses) - 1], rel=1e-6)
+    assert 1.5 * 2.3 < finder.losses[-1] < 4 * 1.8  # above 1.5x the start, below 4x the lowest

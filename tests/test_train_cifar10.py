@@ -242,7 +242,7 @@ def test_find_lr_writes_its_plot_and_suggestion_and_trains_nothing(finished_run,
     with open(os.path.join(tmp_path, f"{NAME}_lr_find.json")) as f:
         result = json.load(f)
     assert f"suggested --lr {result['suggested_lr']:.2g}" in out
-    assert result["suggested_lr"] == pytest.approx(result["min_loss_lr"] / 10)
+    assert result["suggested_lr"] == pytest.approx(result["min_loss_lr"] / 3)
     assert 1e-4 <= result["min_loss_lr"] <= 1e2
     assert result["batch_size"] == 8 and result["range"] == [1e-4, 1e2]
     assert 10 <= len(result["lrs"]) == len(result["losses"]) <= 30

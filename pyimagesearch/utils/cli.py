@@ -179,17 +179,26 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     return set(vars(known))
 
 
+# What the training scripts say on Ctrl-C.
+RESUMABLE = "interrupted; rerun the same command to continue from the last checkpoint"
+
+
 def _say(err: Exception) -> None:
     print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line
 
 
-def handle_user_errors(main):
+def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
     """Decorates `main(argv) -> int` so a `UserError` prints one line and returns 2.
 
-    In data-parallel training, a failure that means another process died also
-    prints one line, and this process then exits at once with status 2: a normal
-    exit would wait for the lost process in JAX's shutdown barrier, then abort.
+    Ctrl-C prints `on_interrupt` and returns 130. In data-parallel training, a
+    failure that means another process died also prints one line, and this
+    process then exits at once with status 2: a normal exit would wait for the
+    lost process in JAX's shutdown barrier, then abort. Use it bare
+    (`@handle_user_errors`) or with the message
+    (`@handle_user_errors(on_interrupt="...")`).
     """
+    if main is None:
+        return functools.partial(handle_user_errors, on_interrupt=on_interrupt)
 
     @functools.wraps(main)
     def wrapper(argv=None):
@@ -208,8 +217,7 @@ def handle_user_errors(main):
             sys.stderr.flush()
             os._exit(2)
         except KeyboardInterrupt:
-            print("interrupted; rerun the same command to continue from the last checkpoint",
-                  file=sys.stderr)
+            print(on_interrupt, file=sys.stderr)
             return 130
 
     return wrapper

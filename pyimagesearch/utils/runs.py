@@ -486,8 +486,9 @@ def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     finder = lrfinder.LRFinder(start, end, args.find_lr_steps)
     print(f"learning-rate range test: up to {args.find_lr_steps} batches of {data.batch_size}, "
           f"lr {start:g} to {end:g}", flush=True)
-    model.fit(data, epochs=math.ceil(args.find_lr_steps / len(data)), shuffle=False,
-              callbacks=[data.epoch_callback(), finder], verbose=args.verbose)
+    per_epoch = min(len(data), args.find_lr_steps)  # more steps than batches: more epochs
+    model.fit(data, epochs=math.ceil(args.find_lr_steps / per_epoch), steps_per_epoch=per_epoch,
+              shuffle=False, callbacks=[data.epoch_callback(), finder], verbose=args.verbose)
     try:
         suggestion = lrfinder.suggest_lr(finder.lrs, finder.losses)
     except ValueError as err:

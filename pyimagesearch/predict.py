@@ -1,0 +1,260 @@
+"""Classify images with a trained model: the top-5 classes of each, with probabilities.
+
+    python -m pyimagesearch.predict --model output/minigooglenet_cifar10.keras cat.jpg dog.png
+    python -m pyimagesearch.predict --model runs/tiny/deepergooglenet_tinyimagenet.keras photos/
+
+Takes image files and folders (searched recursively) of any size. Each image is
+read as the training data were (OpenCV, RGB, resized to the model's input with
+area interpolation) and classified in batches; one line an image is printed as
+it is done: `path: name1 0.8123; name2 0.1022; ...`. The class names are the
+ones saved in the model, else those in the run's `_args.json`, else "class i";
+`--class-names FILE` overrides them.
+"""
+
+import json
+import os
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+import numpy as np  # noqa: E402
+
+from pyimagesearch.utils.cli import (  # noqa: E402
+    ArgumentParser, handle_user_errors, positive_int)
+from pyimagesearch.utils.errors import UserError  # noqa: E402
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m pyimagesearch.predict",
+                            description="Print the most probable classes of each image.")
+    parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER",
+                        help="image files, and folders searched recursively for images")
+    parser.add_argument("--model", required=True,
+                        help="a .keras model or checkpoint saved by a training script")
+    parser.add_argument("--class-names", metavar="FILE",
+                        help="a text file of class names, one a line in label order; without "
+                             "it, the names saved in the model, else in the run's _args.json, "
+                             "else 'class 0', 'class 1'...")
+    parser.add_argument("--top", type=positive_int, default=5,
+                        help="how many classes to print per image")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="images per model call")
+    parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1),
+                        help="threads decoding images")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip (and count) unreadable files instead of stopping")
+    parser.add_argument("--json", metavar="OUT.json",
+                        help="also write every result to this JSON file")
+    return parser
+
+
+def find_images(paths: list[str]) -> list[str]:
+    """The files in `paths`, and the images in its folders (recursively, sorted).
+
+    Raises:
+        UserError: a path does not exist, or no image was found.
+    """
+    from imutils.paths import list_images
+
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(list_images(path))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise UserError(f"{path} does not exist; pass image files or folders of images")
+    if not found:
+        raise UserError(f"no images (.jpg, .jpeg, .png, .bmp, .tif, .tiff) in "
+                        f"{', '.join(paths)}; pass image files or folders holding them")
+    return found
+
+
+def _run_class_names(model_path: str) -> tuple[list | None, str]:
+    """`class_names` of the run's `<stem>_args.json` beside the model (or above its
+    `checkpoints/` folder), and that file's path; None if there is none."""
+    folder, stem = os.path.split(os.path.abspath(model_path))
+    stem = os.path.splitext(stem)[0]
+    checkpoint = re.fullmatch(r"(.+)_epoch_\d+", stem)
+    if checkpoint and os.path.basename(folder) == "checkpoints":
+        folder, stem = os.path.dirname(folder), checkpoint.group(1)
+    path = os.path.join(folder, f"{stem}_args.json")
+    if not os.path.isfile(path):
+        return None, path
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("class_names"), path
+    except (OSError, ValueError, AttributeError) as err:
+        raise UserError(f"cannot read the run's settings {path} ({err}); pass --class-names "
+                        "FILE") from None
+
+
+def class_names(model_path: str, classes: int, names_file: str | None = None) -> list[str]:
+    """The names of the model's `classes` outputs, in label order.
+
+    From, in order: `names_file` (one name a line), the names saved inside the
+    model, the `class_names` of the run's `_args.json`, else "class 0", "class 1"...
+
+    Raises:
+        UserError: the names file cannot be read, or the names found are not
+            `classes` many.
+    """
+    from pyimagesearch.utils.runs import saved_class_names
+
+    if names_file:
+        try:
+            with open(names_file, encoding="utf-8") as f:
+                names = [line.strip() for line in f if line.strip()]
+            source = f"--class-names {names_file}"
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"cannot read --class-names {names_file} ({err}); pass a text file "
+                            "of class names, one a line") from None
+    elif (names := saved_class_names(model_path)) is not None:
+        source = f"the model {model_path}"
+    else:
+        names, source = _run_class_names(model_path)
+        if names is None:
+            return [f"class {i}" for i in range(classes)]
+    if not isinstance(names, list) or len(names) != classes:
+        count = len(names) if isinstance(names, list) else "no list of"
+        raise UserError(f"{source} gives {count} class names, but the model has {classes} "
+                        "classes; pass --class-names FILE with one name a line")
+    return [str(name) for name in names]
+
+
+def _decode(path: str, size: tuple[int, int]):
+    from pyimagesearch.datasets.tinyimagenet import decode_image
+
+    try:
+        return decode_image(path, size), None
+    except ValueError as err:
+        return None, str(err)
+
+
+def _decoded_batches(paths: list[str], size: tuple[int, int], batch_size: int, workers: int):
+    """Yields `(paths, [(image or None, error or None), ...])` a batch at a time.
+
+    The next batch is decoded while the caller runs the model on this one; no
+    more than two batches are ever held in memory.
+    """
+    with ThreadPoolExecutor(workers) as pool:
+        pending = None
+        for start in range(0, len(paths), batch_size):
+            batch = paths[start:start + batch_size]
+            futures = [pool.submit(_decode, path, size) for path in batch]
+            if pending:
+                yield pending[0], [future.result() for future in pending[1]]
+            pending = batch, futures
+        yield pending[0], [future.result() for future in pending[1]]
+
+
+def top_classes(probs: np.ndarray, names: list[str], top: int) -> list[list[tuple[str, float]]]:
+    """The `top` most probable `(name, probability)` pairs of each row of `probs`,
+    highest first; ties go to the lower class index."""
+    probs = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+    return [[(names[i], float(row[i])) for i in indices] for row, indices in zip(probs, order)]
+
+
+def load_model(path: str) -> tuple["keras.Model", tuple[int, int], bool]:
+    """Loads a saved model (safe mode) that takes fixed-size RGB images.
+
+    Returns:
+        `(model, (width, height), channels_first)`.
+
+    Raises:
+        UserError: the file cannot be loaded, or its model takes other inputs.
+    """
+    import keras
+
+    from pyimagesearch.utils.runs import load_checkpoint
+
+    try:
+        model = load_checkpoint(path)
+    except UserError as err:  # its advice is about resuming training; keep only the cause
+        cause = err.__context__ or err
+        raise UserError(f"cannot load --model {path} ({type(cause).__name__}: {cause}); pass "
+                        "a .keras file saved by a training script") from None
+    channels_first = keras.config.image_data_format() == "channels_first"
+    shape = tuple(model.input_shape[1:])
+    height, width, depth = (shape[1], shape[2], shape[0]) if channels_first else shape
+    if depth != 3 or None in (height, width):
+        raise UserError(f"--model {path} takes inputs of shape {shape}, not fixed-size RGB "
+                        "images; pass a model saved by a training script")
+    return model, (width, height), channels_first
+
+
+@handle_user_errors
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        return _predict(args)
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _predict(args) -> int:
+
+    import keras
+
+    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.utils.reports import short_name
+
+    if not os.path.isfile(args.model):
+        raise UserError(f"--model {args.model} does not exist; pass a .keras file saved by a "
+                        "training script")
+    images = find_images(args.paths)
+    if args.json:
+        runs.check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
+    model, size, channels_first = load_model(args.model)
+    names = class_names(args.model, model.output_shape[-1], args.class_names)
+    top = min(args.top, len(names))
+    # On screen, each class's first synonym ("goldfish, Carassius auratus" -> "goldfish")
+    # where those are distinct; --json keeps the full names.
+    display = [short_name(name) for name in names]
+    if len(set(display)) < len(display):
+        display = names
+
+    results, predicted, skipped = [], 0, 0  # results only kept for --json
+    for batch, decoded in _decoded_batches(images, size, args.batch_size, args.workers):
+        good = []
+        for path, (image, error) in zip(batch, decoded):
+            if error is None:
+                good.append((path, image))
+            elif args.skip_bad:
+                skipped += 1
+                print(f"skipping {error}", file=sys.stderr, flush=True)
+            else:
+                raise UserError(f"{error}; delete or replace it, or rerun with --skip-bad to "
+                                "skip such files")
+        if not good:
+            continue
+        x = np.stack([image for _, image in good])
+        if channels_first:
+            x = x.transpose(0, 3, 1, 2)
+        probs = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+        for (path, _), best, shown in zip(good, top_classes(probs, names, top),
+                                          top_classes(probs, display, top)):
+            print(f"{path}: " + "; ".join(f"{name} {p:.4f}" for name, p in shown))
+            if args.json:
+                results.append({"path": path, "top": best})
+        predicted += len(good)
+        sys.stdout.flush()
+    if skipped:
+        print(f"skipped {skipped} of {len(images)} files (unreadable or not images)",
+              file=sys.stderr)
+    if not predicted:
+        raise UserError(f"none of the {len(images)} files could be read as an image")
+    if args.json:
+        try:
+            atomic.write_json(args.json, {"model": args.model, "predictions": results})
+        except OSError as err:
+            raise UserError(f"could not write --json {args.json} ({err.strerror or err})") from None
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
