@@ -171,12 +171,7 @@ def load_model(path: str) -> tuple["keras.Model", tuple[int, int], bool]:
 
     from pyimagesearch.utils.runs import load_checkpoint
 
-    try:
-        model = load_checkpoint(path)
-    except UserError as err:  # its advice is about resuming training; keep only the cause
-        cause = err.__context__ or err
-        raise UserError(f"cannot load --model {path} ({type(cause).__name__}: {cause}); pass "
-                        "a .keras file saved by a training script") from None
+    model = load_checkpoint(path, "--model", "pass a .keras file saved by a training script")
     channels_first = keras.config.image_data_format() == "channels_first"
     shape = tuple(model.input_shape[1:])
     height, width, depth = (shape[1], shape[2], shape[0]) if channels_first else shape
@@ -197,7 +192,7 @@ def main(argv=None) -> int:
 
 
 def _predict(args) -> int:
-
+    """`main` once the arguments are parsed."""
     import keras
 
     from pyimagesearch.utils import atomic, runs

@@ -54,6 +54,7 @@ class LRFinder(keras.callbacks.Callback):
         self.start, self.end, self.steps = float(start), float(end), int(steps)
 
     def lr_at(self, step: int) -> float:
+        """The rate of step `step` (from 0), as `lr_schedule` sets it."""
         return self.start * (self.end / self.start) ** (step / (self.steps - 1))
 
     def on_train_begin(self, logs=None):
@@ -101,7 +102,7 @@ def suggest_lr(lrs, losses) -> dict:
 
     The loss is smoothed over a quarter of a decade of rates. Its lowest
     point marks the largest rate that still lowers the loss; the suggestion
-    is a third of it, Smith's rule of thumb (2017, section 3.2: the best rate
+    is a third of it, Smith's rule of thumb (2017, section 3.3: the best rate
     is usually within a factor of two of the largest that converges, and a
     third to a quarter of it is a safe start). On both networks here it
     lands on the published recipes' rates (see the README). The rate of

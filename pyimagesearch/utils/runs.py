@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from pyimagesearch.callbacks.divergence import StopOnDivergence
 from pyimagesearch.callbacks import lrfinder
+from pyimagesearch.callbacks.divergence import StopOnDivergence
 from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_checkpoints,
                                                      read_checkpoint_state, restore_rng_state,
                                                      save_checkpoint)
@@ -281,13 +281,20 @@ def saved_class_names(path: str) -> list[str] | None:
     return checkpoint_state(path).get("class_names")
 
 
-def load_checkpoint(path: str) -> keras.Model:
-    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included."""
+def load_checkpoint(path: str, what: str = "checkpoint",
+                    advice: str = "delete it to resume from the one before, or start over "
+                                  "with --force") -> keras.Model:
+    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included.
+
+    Raises:
+        UserError: it cannot be loaded; the message names it as `what` and ends
+            with `advice`.
+    """
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as err:
-        raise UserError(f"cannot load checkpoint {path} ({type(err).__name__}: {err}); delete "
-                        "it to resume from the one before, or start over with --force") from None
+        raise UserError(f"cannot load {what} {path} ({type(err).__name__}: {err}); "
+                        f"{advice}") from None
     restore_rng_state(model, checkpoint_state(path))
     return model
 
