@@ -14,6 +14,8 @@ from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
 from pyimagesearch.nn.layers import BatchNormalization
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="shape arithmetic, the same on every backend (JAX builds in 30 s)")
 @pytest.mark.parametrize("build, gflop", [(lambda: MiniGoogLeNet.build(32, 32, 3, 10), 1.41),
                                           (lambda: DeeperGoogLeNet.build(64, 64, 3, 200), 2.75)])
 def test_training_flops_per_image(build, gflop):

@@ -201,7 +201,8 @@ def _dumped(dump, process):
 def test_two_processes_train_as_one_and_resume(cifar_dir, tmp_path):
     pytest.importorskip("jax")
     output = tmp_path / "run"
-    argv = ["--data", cifar_dir, "--output", str(output), "--batch-size", "16",
+    # 100 training and 40 test images in whole batches of 20: one step compiled per launch.
+    argv = ["--data", cifar_dir, "--output", str(output), "--batch-size", "20",
             "--mixed-precision", "off", "--verbose", "2"]
     # A new run without --seed: the processes agree on the weights' and the data's seeds.
     dump, logs = _run(tmp_path, "first", [*argv, "--epochs", "1"])
