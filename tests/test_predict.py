@@ -343,3 +343,26 @@ def test_full_names_in_json_and_when_first_synonyms_clash(images, tmp_path, caps
     code, out, _ = _run(capsys, "--model", path, "--class-names", clash, files[0])
     shown = {name for name, _ in _parse(out)[0][1]}
     assert code == 0 and {"crane, bird", "crane, machine"} <= shown
+
+
+def test_channels_first_models_get_their_layout(images, tmp_path, capsys):
+    """Keras set to channels_first: a (3, 20, 30) model gets 30-wide, 20-high images as NCHW."""
+    keras.config.set_image_data_format("channels_first")
+    try:
+        inputs = keras.Input((3, 20, 30))
+        x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+        x = keras.layers.Dense(len(CIFAR), activation="softmax")(keras.layers.Flatten()(x))
+        model = keras.Model(inputs, x)
+        path = str(tmp_path / "cf.keras")
+        save_model(model, path, {"class_names": CIFAR})
+        _, files = images
+        code, out, _ = _run(capsys, "--model", path, *files)
+        hwc = np.stack([decode_image(p, size=(30, 20)) for p in files])
+        assert hwc.shape == (5, 20, 30, 3)
+        probs = model.predict(hwc.transpose(0, 3, 1, 2), verbose=0)
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert code == 0
+    ranked = [sorted(range(10), key=lambda i: (-row[i], i))[:5] for row in probs]
+    _assert_same(_parse(out), [(p, [(CIFAR[i], float(row[i])) for i in order])
+                               for p, row, order in zip(files, probs, ranked)])
