@@ -100,9 +100,10 @@ def _parse(out: str) -> list[tuple[str, list[tuple[str, float]]]]:
 
 def _expected(model, paths, names, top=5):
     """What model.predict says of `paths` decoded like the training data, ranked."""
-    height, width = model.input_shape[1:3]
+    channels_first = keras.config.image_data_format() == "channels_first"
+    height, width = model.input_shape[2:4] if channels_first else model.input_shape[1:3]
     x = np.stack([decode_image(p, size=(width, height)) for p in paths])
-    probs = model.predict(x, verbose=0)
+    probs = model.predict(x.transpose(0, 3, 1, 2) if channels_first else x, verbose=0)
     ranked = [sorted(range(len(names)), key=lambda i: (-row[i], i))[:top] for row in probs]
     return [(p, [(names[i], float(row[i])) for i in order])
             for p, row, order in zip(paths, probs, ranked)]
@@ -347,6 +348,7 @@ def test_full_names_in_json_and_when_first_synonyms_clash(images, tmp_path, caps
 
 def test_channels_first_models_get_their_layout(images, tmp_path, capsys):
     """Keras set to channels_first: a (3, 20, 30) model gets 30-wide, 20-high images as NCHW."""
+    layout = keras.config.image_data_format()
     keras.config.set_image_data_format("channels_first")
     try:
         inputs = keras.Input((3, 20, 30))
@@ -357,12 +359,8 @@ def test_channels_first_models_get_their_layout(images, tmp_path, capsys):
         save_model(model, path, {"class_names": CIFAR})
         _, files = images
         code, out, _ = _run(capsys, "--model", path, *files)
-        hwc = np.stack([decode_image(p, size=(30, 20)) for p in files])
-        assert hwc.shape == (5, 20, 30, 3)
-        probs = model.predict(hwc.transpose(0, 3, 1, 2), verbose=0)
+        expected = _expected(model, files, CIFAR)
     finally:
-        keras.config.set_image_data_format("channels_last")
+        keras.config.set_image_data_format(layout)
     assert code == 0
-    ranked = [sorted(range(10), key=lambda i: (-row[i], i))[:5] for row in probs]
-    _assert_same(_parse(out), [(p, [(CIFAR[i], float(row[i])) for i in order])
-                               for p, row, order in zip(files, probs, ranked)])
+    _assert_same(_parse(out), expected)
