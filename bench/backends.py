@@ -37,7 +37,8 @@ def measure(backend: str, precision: str, steps: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--steps", type=int, default=15, help="timed training steps")
     parser.add_argument("--child", choices=PRECISIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -398,7 +398,8 @@ def table(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--tiny-zip", default=DEFAULT_ZIP,
                         help="the Tiny ImageNet zip (official layout) to build and read")
     parser.add_argument("--synthetic", action="store_true",

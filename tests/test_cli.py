@@ -1,3 +1,7 @@
+import importlib
+
+import pytest
+
 from pyimagesearch.utils.cli import RESUMABLE, handle_user_errors
 from pyimagesearch.utils.errors import UserError
 
@@ -17,3 +21,19 @@ def test_user_errors_and_ctrl_c(capsys):
     assert capsys.readouterr().err == "interrupted\n"  # nothing to continue: say no more
     assert handle_user_errors(on_interrupt=RESUMABLE)(interrupted)() == 130
     assert "continue from the last checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, typo", [("train_cifar10", ["--epoch", "1"]),
+                                          ("train_tinyimagenet", ["--epoch", "1"]),
+                                          ("build_tiny_hdf5", ["--dataset", "x"]),
+                                          ("pyimagesearch.predict", ["--model", "m.keras", "--to", "3", "x"]),
+                                          ("pyimagesearch.diagnose", ["--pat", "2", "h.json"])])
+def test_a_flag_typed_in_part_is_refused_not_taken_for_another(module, typo, capsys):
+    """argparse's prefix matching took `--epoch 1` for `--epochs 1` without a word."""
+    parser = importlib.import_module(module).get_args_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(typo)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    typed_in_part = next(word for word in typo if word.startswith("--") and word != "--model")
+    assert f"unrecognized arguments: {typed_in_part}" in err and err.count("\n") == 1

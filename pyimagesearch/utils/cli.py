@@ -17,10 +17,15 @@ PRECISIONS = ("auto", "off", "bf16", "fp16")
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An `argparse.ArgumentParser` whose errors are one line (no usage dump)."""
+    """An `argparse.ArgumentParser` whose errors are one line (no usage dump).
+
+    Flags must be typed whole: argparse's prefix matching would take a typo
+    (`--epoch 1`) for another flag (`--epochs 1`) without a word.
+    """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -165,7 +170,7 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     Used on `--resume`, where what the user typed overrides the saved run's
     settings and everything else comes from the saved run.
     """
-    quiet = argparse.ArgumentParser(add_help=False)
+    quiet = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for action in parser._actions:
         if action.option_strings and not isinstance(action, argparse._HelpAction):
             kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
