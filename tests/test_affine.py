@@ -143,3 +143,33 @@ def test_batches_augment_by_seed_epoch_and_index():
     np.testing.assert_array_equal(forward[0][1], plain[0][1])  # same images, augmented
     other_epoch = batches(2, [0])
     assert not np.array_equal(other_epoch[0][0], forward[0][0])
+
+
+@pytest.mark.parametrize("fill_mode, border", [("nearest", cv2.BORDER_REPLICATE),
+                                               ("reflect", cv2.BORDER_REFLECT),
+                                               ("constant", cv2.BORDER_CONSTANT)])
+@pytest.mark.parametrize("n, size", [(1024, 32), (520, 64)])
+def test_batches_taller_than_opencvs_limit_warp_as_small_ones(n, size, fill_mode, border):
+    """1,024 CIFAR-10 or 512 Tiny ImageNet images stacked exceed `cv2.remap`'s 32,767 rows:
+    those batch sizes crashed at the first batch."""
+    y, x = np.mgrid[0:size, 0:size]
+    brightness = np.random.default_rng(2).uniform(40, 200, n)
+    smooth = brightness[:, None, None] + 20 * np.sin(x / 3) * np.cos(y / 4)
+    images = np.repeat(smooth[..., None], 3, axis=3).round().astype(np.uint8)
+    matrices = RandomAffine(rotation=30, zoom=0.2, shift=0.2, flip=True).matrices(
+        n, size, size, np.random.default_rng(3))
+    out = warp_affine(images, matrices, fill_mode=fill_mode)
+    assert out.shape == images.shape
+    for i in (0, n // 2, n - 1):  # the first, a middle one, and one in the last remap
+        want = _reference(images[i], matrices[i], border).astype(int)
+        assert np.abs(out[i].astype(int) - want).max() <= (7 if fill_mode == "constant" else 2)
+
+    batches = ArrayBatches(images, np.zeros(n, int), n, augment=RandomAffine(shift=0.1, flip=True),
+                           seed=0)
+    x_batch, _ = batches[0]
+    assert x_batch.shape == images.shape
+
+
+def test_images_too_large_for_opencv_are_refused_in_one_sentence():
+    with pytest.raises(ValueError, match="OpenCV's limit"):
+        warp_affine(np.zeros((1, 1, 40000, 1), np.uint8), _identity(1))

@@ -26,7 +26,8 @@ def test_user_errors_and_ctrl_c(capsys):
 @pytest.mark.parametrize("module, typo", [("train_cifar10", ["--epoch", "1"]),
                                           ("train_tinyimagenet", ["--epoch", "1"]),
                                           ("build_tiny_hdf5", ["--dataset", "x"]),
-                                          ("pyimagesearch.predict", ["--model", "m.keras", "--to", "3", "x"]),
+                                          ("pyimagesearch.predict",
+                                           ["--model", "m.keras", "--to", "3", "x"]),
                                           ("pyimagesearch.diagnose", ["--pat", "2", "h.json"])])
 def test_a_flag_typed_in_part_is_refused_not_taken_for_another(module, typo, capsys):
     """argparse's prefix matching took `--epoch 1` for `--epochs 1` without a word."""

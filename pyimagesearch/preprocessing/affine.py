@@ -5,7 +5,8 @@ The classic code drew a transform per image and warped it in a Python loop
 a batch are drawn as arrays, composed into one 2x3 matrix per image
 (rotation, shear, zoom, flip and shift at once, so each image is resampled
 once), turned into one sampling map for the whole batch, and applied by a
-single `cv2.remap` over the batch stacked into one tall image. That runs at
+single `cv2.remap` over the batch stacked into one tall image (or a few, for
+batches taller than OpenCV's 32,766-row limit). That runs at
 tens of thousands of 64x64 images a second on two cores, in the input
 pipeline, so the accelerator never does (or waits for) augmentation.
 """
@@ -16,6 +17,9 @@ import numpy as np
 _BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,
             "constant": cv2.BORDER_CONSTANT}
 _INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+# `cv2.remap` keeps coordinates in 16-bit integers: its source and destination
+# must each have fewer than SHRT_MAX (32767) rows and columns.
+_REMAP_LIMIT = 32766
 
 
 def _check_options(fill_mode: str, interpolation: str) -> None:
@@ -52,17 +56,24 @@ def warp_affine(images: np.ndarray, matrices: np.ndarray, fill_mode: str = "near
     if matrices.shape != (n, 2, 3):
         raise ValueError(f"`matrices` must have shape ({n}, 2, 3). "
                          f"Received: shape={matrices.shape}")
+    # With fill "constant", a row of zeros above and below each image lets edge samples
+    # blend with the fill as they do at the sides.
+    pad = 1 if fill_mode == "constant" else 0
+    rows_each = height + 2 * pad
+    if max(rows_each, width) > _REMAP_LIMIT:
+        raise ValueError(f"`images` must be at most {_REMAP_LIMIT - 2 * pad} pixels high and "
+                         f"{_REMAP_LIMIT} wide (OpenCV's limit). Received: shape={images.shape}")
     if n == 0:
         return images.copy()
-    # The batch is warped as one tall image: OpenCV's border handles x, while y must stay
-    # within each image's own rows. With fill "constant", a row of zeros above and below
-    # each image lets edge samples blend with the fill as they do at the sides.
-    pad = 1 if fill_mode == "constant" else 0
+    # The batch is warped as tall images of up to `per_call` images each, as few
+    # `cv2.remap` calls as its row limit allows: OpenCV's border handles x, while y must
+    # stay within each image's own rows.
+    per_call = _REMAP_LIMIT // rows_each
     images = np.ascontiguousarray(images)
     if pad:
         images = np.pad(images, ((0, 0), (pad, pad), (0, 0), (0, 0)))
-    rows_each = height + 2 * pad
-    top = np.arange(n, dtype=np.float32) * rows_each + pad  # row 0 of each image
+    # Row 0 of each image within its tall image.
+    top = (np.arange(n) % per_call).astype(np.float32) * rows_each + pad
     # Source coordinates of every output pixel: a (N, 1, W) row term plus a (N, H, 1)
     # column term, one pass each.
     cols = np.arange(width, dtype=np.float32)
@@ -84,11 +95,17 @@ def warp_affine(images: np.ndarray, matrices: np.ndarray, fill_mode: str = "near
             map_x[(map_y < -1.0) | (map_y > height)] = -2.0 * width  # OpenCV fills zeros
             np.clip(map_y, -1.0, float(height), out=map_y)
         map_y += top[:, None, None]
-    tall = images.reshape(n * rows_each, width, channels)
-    out = cv2.remap(tall, map_x.reshape(n * height, width), map_y.reshape(n * height, width),
-                    _INTERPOLATIONS[interpolation], borderMode=_BORDERS[fill_mode],
-                    borderValue=0)
-    return out.reshape(n, height, width, channels)
+    out = np.empty((n, height, width, channels), dtype=images.dtype)
+    for start in range(0, n, per_call):
+        part = slice(start, start + per_call)
+        count = len(images[part])
+        tall = images[part].reshape(count * rows_each, width, channels)
+        warped = cv2.remap(tall, map_x[part].reshape(count * height, width),
+                           map_y[part].reshape(count * height, width),
+                           _INTERPOLATIONS[interpolation], borderMode=_BORDERS[fill_mode],
+                           borderValue=0)
+        out[part] = warped.reshape(count, height, width, channels)
+    return out
 
 
 class RandomAffine:
