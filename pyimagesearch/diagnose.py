@@ -10,7 +10,10 @@ does the model overfit (validation loss rising, or stalled while the
 training loss keeps falling)? does it underfit (it cannot fit even its
 training data, validation as good as training)? has training stalled on a
 plateau (an LR drop is due)? Or is the run healthy? Each finding names the
-epochs and the numbers behind it. The report goes to `<stem>_diagnosis.txt`
+epochs and the numbers behind it. Values that are not finite numbers (NaN,
+inf, missing) are a finding of their own: a training loss that stays NaN
+is a divergence, any other bad epoch is named, and the checks read each
+curve's finite epochs. The report goes to `<stem>_diagnosis.txt`
 and the curves, with the findings marked, to `<stem>_diagnosis.png`, beside
 the history; the training scripts write the same report for their runs
 every epoch and mark their own plot.
@@ -53,6 +56,11 @@ FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch stil
 UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
 UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
 OSCILLATION = 0.06    # epoch-to-epoch swings of this size (relative) are oscillation
+FINITE_SHARE = 0.5    # a curve with finite values in fewer of its epochs than this is not read
+
+# The curves' names in the reports.
+LABELS = {"loss": "training loss", "val_loss": "validation loss", "accuracy": "training accuracy",
+          "val_accuracy": "validation accuracy", "learning_rate": "learning rate"}
 
 
 @dataclass
@@ -61,7 +69,8 @@ class Finding:
 
     Attributes:
         kind: `"lr_too_high"`, `"overfitting"`, `"underfitting"`, `"plateau"`,
-            `"healthy"` or `"too_early"`.
+            `"healthy"`, `"non_finite"` (values that are NaN, inf or missing)
+            or `"too_early"`.
         summary: the finding in one line.
         evidence: the epochs and numbers behind it.
         remedy: the usual remedy.
@@ -79,10 +88,16 @@ class Finding:
 
 @dataclass
 class Diagnosis:
-    """The findings for one history, the most pressing first."""
+    """The findings for one history, the most pressing first.
+
+    `read` is False when the curves could not be read (too few finite
+    epochs, before a divergence or at all): the report then lists nothing
+    as not seen.
+    """
 
     epochs: int
     findings: list[Finding] = field(default_factory=list)
+    read: bool = True
 
     @property
     def verdict(self) -> str:
@@ -102,17 +117,20 @@ class Diagnosis:
             lines += [f"{_TITLES[finding.kind]}: {finding.summary}",
                       f"  evidence: {finding.evidence}",
                       f"  remedy: {finding.remedy}", ""]
-        unseen = [_TITLES[k] for k in ORDER if k not in self.kinds and k != "too_early"]
-        if self.findings[0].kind not in ("too_early",) and unseen:
+        unseen = [_TITLES[k] for k in ORDER
+                  if k not in self.kinds and k not in ("non_finite", "too_early")]
+        if self.read and "too_early" not in self.kinds and unseen:
             lines.append(f"Not seen: {', '.join(unseen)}.")
         return "\n".join(lines).rstrip() + "\n"
 
 
-# Most pressing first: a diverging run must be fixed before anything else can be read.
-ORDER = ("lr_too_high", "overfitting", "underfitting", "plateau", "healthy", "too_early")
+# Most pressing first: a diverging run must be fixed before anything else can be read. Bad
+# values in a run that did not diverge come after what the curves show (the verdict).
+ORDER = ("lr_too_high", "overfitting", "underfitting", "plateau", "healthy", "non_finite",
+         "too_early")
 _TITLES = {"lr_too_high": "LR too high", "overfitting": "overfitting",
            "underfitting": "underfitting", "plateau": "plateau", "healthy": "healthy",
-           "too_early": "too early to tell"}
+           "non_finite": "non-finite values", "too_early": "too early to tell"}
 
 
 def normalise(history: dict) -> dict[str, np.ndarray]:
@@ -124,28 +142,82 @@ def normalise(history: dict) -> dict[str, np.ndarray]:
     Raises:
         ValueError: no training loss, or curves of different lengths.
     """
-    curves = {}
+    return _read(history)[0]
+
+
+def _read(history: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`normalise`'s curves, and for each the epochs whose value is missing (not a number at all).
+
+    Missing (`None`, "NA", "") and NaN are both NaN in the curves; the mask
+    tells them apart for the report.
+    """
+    curves, missing = {}, {}
     for name, keys in ALIASES.items():
         key = next((k for k in keys if k in history), None)
         if key is None:
             continue
         values = np.array([_number(v) for v in history[key]], dtype=np.float64)
-        if name.endswith("accuracy") and np.nanmax(values, initial=0) > 1.0:
+        finite = values[np.isfinite(values)]
+        # Percent if a finite value is above 1 (an inf says nothing about the scale).
+        if name.endswith("accuracy") and finite.size and finite.max() > 1.0:
             values = values / 100.0
         curves[name] = values
+        missing[name] = np.array([_number(v, None) is None for v in history[key]], dtype=bool)
     if "loss" not in curves:
         raise ValueError(f"no training loss in the history (keys: {', '.join(history)})")
     lengths = {len(v) for v in curves.values()}
     if len(lengths) > 1:
         raise ValueError(f"the curves have different lengths ({sorted(lengths)})")
-    return curves
+    return curves, missing
 
 
-def _number(value) -> float:
+def _number(value, missing=math.nan) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        return math.nan
+        return missing
+
+
+def _finite(curves: dict[str, np.ndarray], needed: int):
+    """The curves as the checks read them: the epochs before a divergence, each value finite.
+
+    A training loss that is not finite at its last epoch diverged where
+    that last stretch of non-finite values begins: every curve is cut
+    there (from then on the weights are not numbers and the other metrics
+    mean nothing). In what remains, a curve's non-finite epochs are bridged
+    from its finite neighbours (linearly between two, the nearest at the
+    ends), so no single bad epoch disables a check or poisons a mean, a
+    slope or a minimum, and the epoch numbers stay as they are. A curve
+    finite in fewer than `needed` epochs or than FINITE_SHARE of them is
+    dropped, as if not recorded (the training loss is then unreadable).
+
+    Returns:
+        `(curves, bad, diverged)`: the finite curves (`loss` is None when
+        unreadable); for each curve with non-finite values before the
+        divergence, the indices of those epochs; the index of the epoch where
+        the training loss diverged, or None.
+    """
+    loss = curves["loss"]
+    good = np.flatnonzero(np.isfinite(loss))
+    diverged = None
+    if len(loss) and not np.isfinite(loss[-1]):
+        diverged = int(good[-1]) + 1 if len(good) else 0
+    end = len(loss) if diverged is None else diverged
+    finite, bad = {}, {}
+    for name, values in curves.items():
+        values = values[:end]
+        ok = np.isfinite(values)
+        if ok.all():
+            finite[name] = values
+            continue
+        bad[name] = np.flatnonzero(~ok)
+        if ok.sum() < max(needed, FINITE_SHARE * len(values)):
+            finite[name] = None
+            continue
+        epochs = np.arange(len(values))
+        finite[name] = np.interp(epochs, epochs[ok], values[ok])
+    finite = {k: v for k, v in finite.items() if v is not None or k == "loss"}
+    return finite, bad, diverged
 
 
 def _median3(x: np.ndarray) -> np.ndarray:
@@ -169,6 +241,20 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _epoch_list(indices, most: int = 8) -> str:
+    """`epoch 3`, `epochs 3, 7-9`: indices counted from 0, runs as ranges (`most` of them)."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    words = [f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs]
+    if len(words) > most:
+        words = words[:most] + [f"... ({len(indices)} epochs in all)"]
+    return f"epoch{'s' * (len(indices) != 1)} {', '.join(words)}"
+
+
 def diagnose(history: dict, patience: int = PATIENCE) -> Diagnosis:
     """Reads a training history's curves.
 
@@ -181,39 +267,115 @@ def diagnose(history: dict, patience: int = PATIENCE) -> Diagnosis:
 
     Returns:
         A `Diagnosis`; its findings are in the order of `ORDER`, and it holds
-        `healthy` when nothing else is seen.
+        `healthy` when nothing else is seen. The checks read the finite part
+        of each curve (`_finite`); non-finite values are a finding of their
+        own (a divergence, or `non_finite`).
     """
-    curves = normalise(history)
+    raw, missing = _read(history)
+    n = len(raw["loss"])
+    needed = max(MIN_EPOCHS, patience)
+    curves, bad, diverged = _finite(raw, needed)
+    findings = []
+    read = curves["loss"] is not None and len(curves["loss"]) >= needed
+    if diverged is not None:
+        findings.append(_diverged(raw, missing, diverged, read))
+    if read:
+        # The divergence is the LR finding; before it the other signs are read.
+        checks = (_overfitting, _underfitting, _plateau)
+        for check in checks if diverged is not None else (_lr_too_high, *checks):
+            found = check(curves, patience)
+            if found:
+                findings.append(found)
+        if not findings:
+            findings.append(_healthy(curves, patience))
+    elif n < needed and diverged is None:
+        findings.append(Finding(
+            "too_early", f"{n} epoch{'s' * (n != 1)} so far",
+            f"the curves need at least {needed} epochs to be read",
+            "train on; the report is rewritten every epoch"))
+    if bad:
+        findings.append(_non_finite(raw, missing, bad, curves,
+                                    n if diverged is None else diverged, needed))
+    findings.sort(key=lambda f: ORDER.index(f.kind))
+    return Diagnosis(n, findings, read)
+
+
+def _diverged(curves, missing, start, read):
+    """The training loss is not finite from index `start` to the end: the run diverged."""
     loss = curves["loss"]
     n = len(loss)
-    if n < max(MIN_EPOCHS, patience):
-        return Diagnosis(n, [Finding(
-            "too_early", f"{n} epoch{'s' * (n != 1)} so far",
-            f"the curves need at least {max(MIN_EPOCHS, patience)} epochs to be read",
-            "train on; the report is rewritten every epoch")])
-    findings = []
-    for check in (_lr_too_high, _overfitting, _underfitting, _plateau):
-        found = check(curves, patience)
-        if found:
-            findings.append(found)
-    if not findings:
-        findings.append(_healthy(curves, patience))
-    findings.sort(key=lambda f: ORDER.index(f.kind))
-    return Diagnosis(n, findings)
+    what = ("infinite" if np.isinf(loss[start]) else "missing" if missing["loss"][start]
+            else "NaN")
+    word = "infinite" if what == "infinite" else "not a number"
+    before = (f"training loss {_fmt(loss[start - 1])} at epoch {start}, then " if start
+              else "training loss ")
+    rest = (f"the other checks read epochs 1-{start}" if read else
+            "too few finite epochs before it to read anything else")
+    restart = (f"restart from the last good checkpoint (from before epoch {start + 1}) with a "
+               "10x lower rate (--resume --lr X)" if start else
+               "start again with a 10x lower rate (--force --lr X)")
+    return Finding("lr_too_high", f"the training loss diverged: it is {word} from epoch "
+                   f"{start + 1}",
+                   f"{before}{what} in {_epochs(start + 1, n)}; {rest}",
+                   f"{restart}; --find-lr shows where the loss blows up; with mixed precision, "
+                   "also check that the loss is scaled and computed in float32",
+                   span=(start + 1, n), mark=start + 1)
+
+
+def _non_finite(curves, missing, bad, finite, end, needed):
+    """NaN, inf or missing values in the first `end` epochs: which curves, which epochs, and why.
+
+    `finite` is `_finite`'s curves (a curve it dropped is named as not
+    read, once there are `needed` epochs to read).
+    """
+    names = [name for name in ALIASES if name in bad]
+    listed = [f"the {LABELS[name]} ({_epoch_list(bad[name])})" for name in names]
+    summary = " and ".join([", ".join(listed[:-1]), listed[-1]] if len(listed) > 1 else listed)
+    evidence, seen = [], {}
+    for name in names:
+        values, epochs = curves[name], bad[name]
+        parts = []
+        for what, mask in (("NaN", np.isnan(values[epochs]) & ~missing[name][epochs]),
+                           ("infinite", np.isinf(values[epochs])),
+                           ("missing", missing[name][epochs])):
+            if mask.any():
+                where = (f"all {end} epochs" if mask.sum() == end > 1
+                         else _epoch_list(epochs[mask]))
+                parts.append(f"{what} in {where}")
+                seen.setdefault(name, set()).add(what)
+        note = ""
+        if finite.get(name) is None and end >= needed:
+            note = (" (not read)" if len(epochs) == end else
+                    f" (finite in only {end - len(epochs)} of {end} epochs: not read)")
+        evidence.append(f"{LABELS[name]} {', '.join(parts)}{note}")
+    if any(finite.get(name) is not None for name in names) and end >= needed:
+        evidence.append("the checks read the finite epochs (each gap bridged from its "
+                        "neighbours)")
+    trained = "" if "loss" in bad else " (the training loss was finite)"
+    validation = seen.get("val_loss", set()) | seen.get("val_accuracy", set())
+    remedies = []
+    if "loss" in bad:
+        remedies.append("the training loss was not finite but recovered: a batch overflowed "
+                        "(float16 without loss scaling) or held bad values; if it recurs, lower "
+                        "the rate or clip the gradients, and check the training data")
+    if validation - {"missing"}:
+        remedies.append(f"a bad validation epoch, not a bad model{trained}: check the "
+                        "validation data for NaN or infinite values (a corrupt or blank image) "
+                        "and, with mixed precision, for a float16 overflow (compute the loss in "
+                        "float32)")
+    if "missing" in validation:
+        remedies.append("a missing validation value is an epoch not validated "
+                        "(validation_freq, or the metric added later): nothing to fix if meant")
+    if "accuracy" in bad or "learning_rate" in bad:
+        remedies.append(f"a metric not recorded as a number{trained}: check how it is computed "
+                        "or logged")
+    return Finding("non_finite", f"{summary} {'is' if len(names) == 1 else 'are'} not finite",
+                   "; ".join(evidence), "; ".join(remedies))
 
 
 def _lr_too_high(curves, patience):
     loss = curves["loss"]
     n = len(loss)
-    bad = np.flatnonzero(~np.isfinite(loss))
-    if len(bad):
-        first = int(bad[0]) + 1
-        return Finding("lr_too_high", f"the training loss diverged: it is not a number from "
-                       f"epoch {first}",
-                       f"training loss {_fmt(loss[first - 2]) if first > 1 else 'n/a'} at epoch "
-                       f"{first - 1}, then {loss[first - 1]}",
-                       "restart from the last good checkpoint with a 10x lower rate (--resume "
-                       "--lr X); --find-lr shows where the loss blows up", mark=first)
     smooth = _median3(loss)
     low = int(np.argmin(smooth))
     if n - 1 - low >= patience - 1 and smooth[-1] > smooth[low] * 1.1 + _noise(loss):
@@ -226,8 +388,7 @@ def _lr_too_high(curves, patience):
                        "--find-lr suggests one", span=(low + 1, n), mark=low + 1)
     if loss[-1] > 0.97 * loss[0]:
         accuracy = curves.get("accuracy")
-        seen = (f"; training accuracy {accuracy[-1]:.1%}" if accuracy is not None
-                and np.isfinite(accuracy[-1]) else "")
+        seen = f"; training accuracy {accuracy[-1]:.1%}" if accuracy is not None else ""
         return Finding("lr_too_high", "the training loss never fell: the network learns "
                        "nothing",
                        f"training loss {_fmt(loss[0])} at epoch 1, {_fmt(loss[-1])} at epoch "
@@ -250,7 +411,7 @@ def _lr_too_high(curves, patience):
                        "lower the rate 3-10x (--resume --lr X), or let it decay (--power 1)",
                        span=(first, n))
     val = curves.get("val_loss")
-    if val is not None and np.isfinite(val[-window:]).all():
+    if val is not None:
         recent = val[-window:]
         swing = _noise(recent) / float(np.median(recent))
         trend = (recent[0] - recent[-1]) / max(float(np.median(recent)), 1e-12)
@@ -271,7 +432,7 @@ def _lr_too_high(curves, patience):
 
 def _best_val(curves):
     val = curves.get("val_loss")
-    if val is None or not np.isfinite(val).all():
+    if val is None:
         return None
     return val, _median3(val), int(np.argmin(val))
 
@@ -361,7 +522,7 @@ def _underfitting(curves, patience):
     accuracy, val_accuracy = curves.get("accuracy"), curves.get("val_accuracy")
     val = curves.get("val_loss")
     train_fit = None
-    if accuracy is not None and np.isfinite(accuracy[last]).all():
+    if accuracy is not None:
         train_fit = float(np.mean(accuracy[last]))
         if train_fit >= UNDERFIT_ACCURACY:
             return None
@@ -371,12 +532,12 @@ def _underfitting(curves, patience):
                f"value {_fmt(loss[0])}")
     else:
         return None
-    if val_accuracy is not None and train_fit is not None and np.isfinite(val_accuracy[last]).all():
+    if val_accuracy is not None and train_fit is not None:
         val_fit = float(np.mean(val_accuracy[last]))
         if val_fit < train_fit - 0.03:
             return None
         gap = f"validation accuracy {val_fit:.1%}, as high or higher"
-    elif val is not None and np.isfinite(val[last]).all():
+    elif val is not None:
         if np.mean(val[last]) > 1.1 * np.mean(loss[last]):
             return None
         gap = f"validation loss {_fmt(float(np.mean(val[last])))}, no higher than training"
@@ -389,7 +550,7 @@ def _underfitting(curves, patience):
     if rate > UNDERFIT_FLAT:
         return None
     lower = ""
-    if val is not None and np.isfinite(val).all():
+    if val is not None:
         below = int(np.sum(val < loss))
         if below > n / 2:
             lower = (f"; the validation loss is below the training loss in {below} of {n} "
@@ -406,7 +567,7 @@ def _plateau(curves, patience):
     loss = curves["loss"]
     n = len(loss)
     val = curves.get("val_loss")
-    watched = val if val is not None and np.isfinite(val).all() else loss
+    watched = val if val is not None else loss
     window = _stall(watched, patience)
     if not window:
         return None
@@ -425,7 +586,7 @@ def _plateau(curves, patience):
         evidence = (f"in {_epochs(start + 1, n)} the training loss changed {train:+.1%} "
                     f"(between {_fmt(loss[start:].min())} and {_fmt(loss[start:].max())})")
     lrs = curves.get("learning_rate")
-    if lrs is not None and np.isfinite(lrs[start:]).all():
+    if lrs is not None:
         if _decayed(lrs):
             return None  # converged at the end of the schedule: healthy
         if not lrs[-1] < 0.9 * lrs[start]:
@@ -444,7 +605,7 @@ def _plateau(curves, patience):
 
 def _decayed(lrs: np.ndarray) -> bool:
     """Whether the rate has decayed to a twentieth of its largest or less."""
-    return bool(lrs[-1] <= 0.05 * np.nanmax(lrs))
+    return bool(lrs.max() > 0 and lrs[-1] <= 0.05 * lrs.max())
 
 
 def _healthy(curves, patience):
@@ -458,12 +619,12 @@ def _healthy(curves, patience):
                      f"{best + 1}")
         parts.append(f"gap {_fmt(val[-1] - loss[-1])}")
     accuracy = curves.get("val_accuracy")
-    if accuracy is not None and np.isfinite(accuracy[-1]):
+    if accuracy is not None:
         parts.append(f"validation accuracy {accuracy[-1]:.2%}")
     lrs = curves.get("learning_rate")
-    if lrs is not None and np.isfinite(lrs[-1]) and _decayed(lrs):
+    if lrs is not None and _decayed(lrs):
         parts.append(f"learning rate decayed to {_fmt(lrs[-1])} "
-                     f"({lrs[-1] / np.nanmax(lrs):.1%} of its largest)")
+                     f"({lrs[-1] / lrs.max():.1%} of its largest)")
         return Finding("healthy", "converged: the losses fell and flattened as the rate decayed",
                        "; ".join(parts), "nothing to fix: training is done; for a better "
                        "result change the model, the regularisation or the data")

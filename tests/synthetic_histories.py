@@ -75,3 +75,15 @@ def make(kind: str, seed: int, with_lr: bool = True) -> dict:
     if with_lr:
         history["learning_rate"] = lr.tolist()
     return history
+
+
+def spoil(history: dict, key: str, epochs, value: float = float("nan")) -> dict:
+    """A copy of `history` with `key`'s values at `epochs` (counted from 0) set to `value`.
+
+    A bad epoch as real logs hold them: NaN or inf (a float16 overflow, a
+    corrupt batch), or None (a value not recorded, or NaN written as null).
+    """
+    spoiled = {k: list(v) for k, v in history.items()}
+    for epoch in epochs:
+        spoiled[key][epoch] = value
+    return spoiled

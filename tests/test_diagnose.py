@@ -1,12 +1,14 @@
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 
 import matplotlib.image
 import numpy as np
 import pytest
-from synthetic_histories import KINDS, make
+from synthetic_histories import KINDS, make, spoil
 
 from pyimagesearch.diagnose import diagnose, load, main, normalise
 
@@ -150,3 +152,196 @@ def test_cli_from_the_shell_needs_no_keras():
     result = subprocess.run([sys.executable, "-m", "pyimagesearch.diagnose", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "--patience" in result.stdout
+
+
+# How Python prints a NaN or an infinity (as a number, or a percentage): never in a report.
+PRINTED_NON_FINITE = re.compile(r"\b-?(nan|inf)\b|(nan|inf)%")
+
+
+def _clean_part(history):
+    """The epochs before the training loss diverged (all of them if it did not)."""
+    loss = np.array(history["loss"], dtype=float)
+    bad = np.flatnonzero(~np.isfinite(loss))
+    return int(bad[0]) if len(bad) else len(loss)
+
+
+@pytest.mark.parametrize("key,value", [("val_loss", math.nan), ("val_loss", math.inf),
+                                       ("val_accuracy", math.nan), ("accuracy", math.inf),
+                                       ("loss", math.nan), ("learning_rate", math.nan),
+                                       ("val_loss", None)])
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_bad_epoch_changes_no_verdict_and_is_named(kind, key, value):
+    """A NaN/inf/null at a random epoch of 30 seeds of each kind: the same verdict, and named."""
+    wrong = []
+    for seed in range(30):
+        history = make(kind, seed, with_lr=True)
+        rng = np.random.default_rng(1000 + seed)
+        good = _clean_part(history)
+        # A non-finite training loss at the last epoch is a divergence, not one bad epoch.
+        epoch = int(rng.integers(0, good - 1 if key == "loss" else good))
+        spoiled = spoil(history, key, [epoch], value)
+        clean, found = diagnose(history), diagnose(spoiled)
+        bad = [f for f in found.findings if f.kind == "non_finite"]
+        text = found.text()
+        # All findings the same, but beside a divergence (those are read from the few epochs
+        # before it, where one epoch less can tip a borderline one).
+        same = (found.verdict == clean.verdict if good < len(history["loss"]) else
+                [k for k in found.kinds if k != "non_finite"] == clean.kinds)
+        if (not same or len(bad) != 1 or f"epoch {epoch + 1}" not in bad[0].summary
+                or PRINTED_NON_FINITE.search(text)):
+            wrong.append((seed, epoch, clean.kinds, found.kinds, bad and bad[0].summary))
+        # Overfitting still points at the best epoch: the lowest finite validation loss.
+        elif kind == "overfitting":
+            val = np.array([math.nan if v is None else v for v in spoiled["val_loss"]])
+            best = int(np.nanargmin(np.where(np.isfinite(val), val, math.nan))) + 1
+            if found.findings[0].mark != best:
+                wrong.append((seed, epoch, "mark", best, found.findings[0].mark))
+    assert not wrong
+
+
+def test_an_overfitting_run_with_one_nan_validation_epoch_is_overfitting():
+    """The issue's case: one NaN in the validation loss read as healthy."""
+    history = make("overfitting", 0)
+    clean = diagnose(history).findings[0]
+    found = diagnose(spoil(history, "val_loss", [40]))
+    assert found.kinds == ["overfitting", "non_finite"]
+    assert found.findings[0].span == clean.span and found.findings[0].mark == clean.mark
+    bad = found.findings[1]
+    assert "validation loss" in bad.summary and "epoch 41" in bad.summary
+    assert "NaN in epoch 41" in bad.evidence and "finite epochs" in bad.evidence
+    assert "validation data" in bad.remedy and "float16" in bad.remedy
+    text = found.text("run.json")
+    assert text.startswith("Diagnosis of run.json after 80 epochs: overfitting, non-finite values")
+    assert "Not seen: LR too high, underfitting, plateau, healthy." in text
+
+
+def test_bad_values_in_several_curves_are_named_with_their_epochs():
+    history = spoil(make("healthy", 2), "val_loss", [9, 20, 21, 22], math.inf)
+    history = spoil(history, "val_accuracy", [9, 30], None)
+    found = diagnose(history)
+    assert found.verdict == "healthy"
+    bad = found.findings[-1]
+    assert bad.kind == "non_finite"
+    assert "validation loss (epochs 10, 21-23)" in bad.summary
+    assert "validation accuracy (epochs 10, 31)" in bad.summary
+    assert "validation loss infinite in epochs 10, 21-23" in bad.evidence
+    assert "validation accuracy missing in epochs 10, 31" in bad.evidence
+    assert not PRINTED_NON_FINITE.search(found.text())
+
+
+def test_a_diverged_run_is_not_also_underfitting_and_prints_no_nan():
+    """The issue's case: 'falls nan% an epoch', and underfitting read from the NaN epochs.
+
+    The epochs before the divergence are still read: what they show (and only that) is
+    reported beside the divergence.
+    """
+    wrong = []
+    for seed in range(1, 120, 4):  # the 30 seeds of the synthetic runs that turn NaN
+        history = make("lr_too_high", seed)
+        first = _clean_part(history) + 1
+        before = diagnose(_cut(history, first - 1))
+        expected = [f for f in before.findings if f.kind in ("overfitting", "underfitting",
+                                                             "plateau")]
+        for value in (math.nan, math.inf, None):
+            spoiled = spoil(history, "loss", range(first - 1, len(history["loss"])), value)
+            found = diagnose(spoiled)
+            diverged = found.findings[0]
+            text = found.text()
+            if (diverged.kind != "lr_too_high" or diverged.mark != first
+                    or f"epoch {first}" not in diverged.summary
+                    or found.findings[1:] != expected or "non_finite" in found.kinds
+                    or PRINTED_NON_FINITE.search(text) or "0.0%" in text):
+                wrong.append((seed, value, found.kinds, text))
+    assert not wrong
+
+
+def test_a_run_that_is_not_a_number_from_the_start():
+    history = {"loss": [math.nan] * 6, "val_loss": [math.nan] * 6, "accuracy": [0.1] * 6}
+    found = diagnose(history)
+    assert found.kinds == ["lr_too_high"] and found.findings[0].mark == 1
+    assert "epoch 1" in found.findings[0].summary
+    assert not PRINTED_NON_FINITE.search(found.text())
+    assert "Not seen" not in found.text()  # nothing could be read before it
+
+
+def test_non_finite_values_in_the_first_epochs():
+    # A training loss of NaN at epoch 1 that recovers is a bad epoch, not a divergence.
+    history = make("healthy", 5)
+    found = diagnose(spoil(history, "loss", [0]))
+    assert found.kinds == ["healthy", "non_finite"]
+    assert "training loss (epoch 1)" in found.findings[1].summary
+    # Every curve missing at epoch 1 (metrics first logged at epoch 2).
+    history = make("overfitting", 5)
+    spoiled = history
+    for key in history:
+        spoiled = spoil(spoiled, key, [0], None)
+    found = diagnose(spoiled)
+    assert found.kinds == [*diagnose(history).kinds, "non_finite"]
+    assert found.findings[0].mark == diagnose(history).findings[0].mark
+    # Too early to tell, but a bad value is named, and a divergence is a verdict at once.
+    found = diagnose({"loss": [2.3, 1.9], "val_loss": [math.nan, 2.0]})
+    assert found.kinds == ["non_finite", "too_early"] and "Not seen" not in found.text()
+    found = diagnose({"loss": [2.3, math.nan]})
+    assert found.verdict == "lr_too_high" and "epoch 2" in found.findings[0].summary
+    assert not PRINTED_NON_FINITE.search(found.text())
+
+
+@pytest.mark.parametrize("kind", ["healthy", "overfitting", "plateau", "underfitting"])
+def test_a_curve_without_a_finite_value_is_read_as_absent(kind):
+    for seed in range(5):
+        history = make(kind, seed)
+        n = len(history["loss"])
+        for key, value in (("val_loss", math.nan), ("val_accuracy", math.inf),
+                           ("learning_rate", None), ("accuracy", math.nan)):
+            without = {k: v for k, v in history.items() if k != key}
+            found = diagnose({**history, key: [value] * n})
+            assert found.kinds == [*diagnose(without).kinds, "non_finite"], (seed, key)
+            assert f"in all {n} epochs" in found.findings[-1].evidence
+
+
+def test_an_infinite_accuracy_does_not_read_as_percent():
+    curves = normalise({"loss": [2.0, 1.5, 1.2], "accuracy": [0.5, math.inf, 0.7],
+                        "val_accuracy": [45.0, math.inf, 62.0]})
+    assert curves["accuracy"][[0, 2]].tolist() == pytest.approx([0.5, 0.7])
+    assert curves["val_accuracy"][[0, 2]].tolist() == pytest.approx([0.45, 0.62])
+    # A run that fits its training data is not called underfitting because of it.
+    history = make("healthy", 7)
+    found = diagnose(spoil(history, "accuracy", [30], math.inf))
+    assert found.kinds == [*diagnose(history).kinds, "non_finite"]
+
+
+def test_a_bad_learning_rate_epoch_still_decides_between_plateau_and_done():
+    flat = make("plateau", 3, with_lr=False)
+    n = len(flat["loss"])
+    constant = diagnose(spoil({**flat, "lr": [0.01] * n}, "lr", [n - 1]))
+    assert constant.verdict == "plateau"
+    assert "--resume --lr 0.001" in constant.findings[0].remedy
+    decayed = {**flat, "learning_rate": list(0.01 * (1 - np.arange(n) / n))}
+    found = diagnose(spoil(decayed, "learning_rate", [n // 2], math.inf))
+    assert found.verdict == "healthy" and "converged" in found.findings[0].summary
+    assert "learning rate" in found.findings[-1].summary
+
+
+def test_cli_on_histories_with_non_finite_values(tmp_path, capsys):
+    # JSON as json.dump writes NaN and Infinity.
+    (tmp_path / "bad_val.json").write_text(json.dumps(spoil(make("overfitting", 0), "val_loss",
+                                                             [40])))
+    assert main([str(tmp_path / "bad_val.json")]) == 0
+    out = capsys.readouterr().out
+    assert "after 80 epochs: overfitting, non-finite values" in out
+    assert "non-finite values: the validation loss (epoch 41) is not finite" in out
+    assert not PRINTED_NON_FINITE.search(out.replace(str(tmp_path), ""))
+    # A diverged run, as CSVLogger writes it ("nan", "inf", "NA").
+    history = make("lr_too_high", 1)
+    first = _clean_part(history) + 1
+    rows = ["epoch,loss,val_loss,accuracy"] + [
+        f"{e},{'nan' if e >= first else loss},{'inf' if e >= first else val},"
+        f"{'NA' if e >= first else acc}" for e, (loss, val, acc) in enumerate(
+            zip(history["loss"], history["val_loss"], history["accuracy"]))]
+    (tmp_path / "diverged_log.csv").write_text("\n".join(rows) + "\n")
+    assert main([str(tmp_path / "diverged_log.csv")]) == 0
+    out = capsys.readouterr().out
+    assert ": LR too high" in out and f"not a number from epoch {first}" in out
+    assert "underfitting:" not in out and not PRINTED_NON_FINITE.search(
+        out.replace(str(tmp_path), ""))
+    assert os.path.exists(tmp_path / "diverged_log_diagnosis.png")
