@@ -29,6 +29,7 @@ def get_args_parser() -> ArgumentParser:
                              "holding either; by default the official archive is downloaded")
     add_training_arguments(parser, config)
     parser.add_argument("--momentum", type=float, default=config.MOMENTUM, help="SGD momentum")
+    parser.fixed_on_resume.add("momentum")  # part of the checkpoint's optimizer
     parser.add_argument("--shift", type=fraction, default=config.SHIFT,
                         help="largest random shift, as a fraction of width and height (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,

@@ -36,6 +36,7 @@ def get_args_parser() -> ArgumentParser:
                         help="L2 regularisation of every kernel")
     parser.add_argument("--bn-before-relu", action="store_true",
                         help="CONV => BN => RELU modules instead of CONV => RELU => BN")
+    parser.fixed_on_resume.update({"reg", "bn_before_relu"})  # parts of the checkpoint's model
     parser.add_argument("--rotation", type=degrees, default=config.ROTATION,
                         help="largest random rotation, degrees")
     parser.add_argument("--zoom", type=fraction, default=config.ZOOM,

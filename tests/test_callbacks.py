@@ -133,3 +133,20 @@ def test_json_has_no_numpy_or_nan(tmp_path):
                              "c": np.arange(2)})
     with open(path) as f:
         assert json.load(f) == {"a": 1.5, "b": [2, None], "c": [0, 1]}
+
+
+def test_monitor_keeps_every_curve_one_entry_an_epoch(tmp_path):
+    """A metric missing from one epoch's logs (validation every other epoch) left its list
+    short, and the diagnosis of the uneven history failed."""
+    monitor = TrainingMonitor(str(tmp_path / "h.png"), json_path=str(tmp_path / "h.json"),
+                              diagnosis_path=str(tmp_path / "h_diagnosis.txt"))
+    monitor.on_train_begin()
+    for epoch in range(6):
+        logs = {"loss": 2.0 - 0.1 * epoch, "accuracy": 0.2 + 0.05 * epoch}
+        if epoch % 2:
+            logs.update(val_loss=2.1 - 0.1 * epoch, val_accuracy=0.2 + 0.04 * epoch)
+        monitor.on_epoch_end(epoch, logs)
+    with open(tmp_path / "h.json") as f:
+        history = json.load(f)
+    assert {len(v) for v in history.values()} == {6}
+    assert history["val_loss"][0] is None and history["val_loss"][1] == pytest.approx(2.0)

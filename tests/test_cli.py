@@ -38,3 +38,28 @@ def test_a_flag_typed_in_part_is_refused_not_taken_for_another(module, typo, cap
     err = capsys.readouterr().err
     typed_in_part = next(word for word in typo if word.startswith("--") and word != "--model")
     assert f"unrecognized arguments: {typed_in_part}" in err and err.count("\n") == 1
+
+
+def test_sigterm_stops_like_ctrl_c_with_status_143(capsys):
+    import os
+    import signal
+
+    @handle_user_errors(on_interrupt=RESUMABLE)
+    def killed(argv=None):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert killed() == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err.startswith("terminated (SIGTERM); rerun the same command")
+
+    @handle_user_errors
+    def told_where(argv=None):
+        raise KeyboardInterrupt("interrupted; rerun the same command to continue from epoch 4")
+
+    assert told_where() == 130
+    assert capsys.readouterr().err == ("interrupted; rerun the same command to continue from "
+                                       "epoch 4\n")

@@ -104,3 +104,28 @@ def test_build_killed_mid_write_leaves_nothing_that_looks_finished(tmp_path):
             assert np.array_equal(a["labels"][:], b["labels"][:])
     with open(out / "mean.json") as f, open(tmp_path / "clean" / "mean.json") as g:
         assert json.load(f) == json.load(g)
+
+
+def test_sigterm_stops_cleanly_and_says_where_the_run_resumes(tmp_path):
+    """SIGTERM (kill, timeout, job schedulers) ended a run with exit 143 and no word."""
+    data = write_cifar(str(tmp_path / "data"))
+    argv = ["--data", data, "--epochs", "3", "--batch-size", "4", "--seed", "7", "--verbose", "0",
+            "--output", str(tmp_path / "run")]
+    first_checkpoint = tmp_path / "run" / "checkpoints" / "minigooglenet_cifar10_epoch_001.keras"
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train_cifar10.py"), *argv],
+                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not first_checkpoint.exists():
+        assert process.poll() is None and time.time() < deadline, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("terminated (SIGTERM); rerun the same command to continue from epoch")
+    epoch = int(last.split("from epoch ")[1].split()[0])
+    assert epoch >= 1 and str(tmp_path / "run" / "checkpoints") in last
+    assert not glob.glob(str(tmp_path / "run" / "**" / ".*"), recursive=True)
+    rerun = _finish(_start("train_cifar10.py", *argv))
+    assert f"epoch {epoch} of 3 done" in rerun

@@ -264,3 +264,116 @@ def test_find_lr_in_a_new_folder_leaves_no_model(cifar_dir, tmp_path, capsys):
     assert "larger than the 100" in _error(capsys, ["--data", cifar_dir, "--output",
                                                     str(tmp_path), "--find-lr",
                                                     "--batch-size", "128"])
+
+
+def test_resume_refuses_a_new_momentum(finished_run, cifar_dir, tmp_path, capsys):
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "3",
+                          "--resume", "--momentum", "0.5"])
+    assert "--momentum 0.9 there, 0.5 here" in err and "--force" in err
+    with open(tmp_path / f"{NAME}_args.json") as f:
+        assert json.load(f)["args"]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize("damage", ["random", "cut", "flipped"])
+def test_a_damaged_model_file_is_called_damaged(finished_run, cifar_dir, tmp_path, capsys,
+                                                damage):
+    """Keras says "File not found" for a .keras file that is there but damaged."""
+    model = tmp_path / "m.keras"
+    data = (finished_run / f"{NAME}.keras").read_bytes()
+    if damage == "random":
+        data = np.random.default_rng(0).bytes(len(data))
+    elif damage == "cut":
+        data = data[: len(data) // 2]
+    else:  # bytes changed inside the weights, the zip's directory intact
+        middle = len(data) // 2
+        data = data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + \
+            data[middle + 64:]
+    model.write_bytes(data)
+    import cv2
+
+    from pyimagesearch import predict
+
+    image = str(tmp_path / "a.png")
+    cv2.imwrite(image, np.zeros((32, 32, 3), np.uint8))
+    assert predict.main(["--model", str(model), image]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and "not found" not in err.lower() and str(model) in err
+
+
+def test_a_damaged_newest_checkpoint_says_what_will_happen(finished_run, cifar_dir, tmp_path,
+                                                           capsys):
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    os.remove(tmp_path / f"{NAME}.keras")  # an unfinished run: 2 checkpoints
+    newest = tmp_path / "checkpoints" / f"{NAME}_epoch_002.keras"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    argv = ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "2", "--seed", "3",
+            "--tensorboard", "--batch-size", "32"]
+    err = _error(capsys, argv)
+    assert "damaged" in err and f"{NAME}_epoch_001.keras (epoch 1)" in err
+
+    os.remove(tmp_path / "checkpoints" / f"{NAME}_epoch_001.keras")  # now the only one
+    err = _error(capsys, argv)
+    assert "only checkpoint" in err and "--force" in err and "epoch 1" in err
+    # Deleted too: the run's 2 epochs of history are not silently thrown away.
+    os.remove(newest)
+    err = _error(capsys, argv)
+    assert "history of 2 epochs" in err and "--force" in err
+    assert len(_history(tmp_path)["loss"]) == 2
+
+
+def test_an_unwritable_checkpoint_folder_is_found_before_training(cifar_dir, tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes anywhere: block the folder with a file instead
+        (tmp_path / "checkpoints").write_text("")
+    else:
+        (tmp_path / "checkpoints").mkdir()
+        os.chmod(tmp_path / "checkpoints", 0o500)
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "1"])
+    assert "checkpoints" in err and "cannot write" in err
+    assert not (tmp_path / f"{NAME}.json").exists()  # no epoch was trained
+
+
+def test_an_epoch_whose_checkpoint_failed_is_not_in_the_history(cifar_dir, tmp_path, capsys,
+                                                                monkeypatch):
+    real_save = keras.Model.save
+    saves = []
+
+    def fail_the_second_checkpoint(model, path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        real_save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", fail_the_second_checkpoint)
+    argv = ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "3", "--seed", "1",
+            "--batch-size", "32"]
+    err = _error(capsys, argv)
+    assert "continue from epoch 1" in err
+    monkeypatch.undo()
+    assert len(_history(tmp_path)["loss"]) == 1  # epoch 2 trained, but its checkpoint failed
+    with open(tmp_path / f"{NAME}_log.csv") as f:
+        assert len(list(csv.DictReader(f))) == 1
+    assert _train(cifar_dir, tmp_path, "--epochs", "3", "--seed", "1") == 0
+    history = _history(tmp_path)
+    assert len(history["loss"]) == 3 and None not in history["loss"]
+
+
+def test_history_comes_back_from_the_checkpoint(finished_run, cifar_dir, tmp_path, capsys):
+    """A crash after a checkpoint but before the history's write leaves the JSON an epoch
+    short: the checkpoint holds the history too, and the resume takes it from there."""
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    full = _history(tmp_path)
+    with open(tmp_path / f"{NAME}.json", "w") as f:
+        json.dump({k: v[:1] for k, v in full.items()}, f)
+    with open(tmp_path / f"{NAME}_log.csv") as f:
+        lines = f.readlines()
+    with open(tmp_path / f"{NAME}_log.csv", "w") as f:
+        f.writelines(lines[:2])
+    assert _train(cifar_dir, tmp_path, "--epochs", "3", "--resume") == 0
+    history = _history(tmp_path)
+    assert len(history["loss"]) == 3
+    assert history["loss"][:2] == pytest.approx(full["loss"])
+    with open(tmp_path / f"{NAME}_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert float(rows[1]["loss"]) == pytest.approx(full["loss"][1])

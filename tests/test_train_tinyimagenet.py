@@ -114,3 +114,22 @@ def test_find_lr(hdf5_dir, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == [f"{NAME}_lr_find.json", f"{NAME}_lr_find.png"]
     result = _json(str(tmp_path), "_lr_find.json")
     assert result["batch_size"] == 16 and len(result["losses"]) <= 12
+
+
+def test_resume_refuses_settings_the_checkpoint_fixed(run, tmp_path, capsys):
+    """--bn-before-relu or --reg on --resume were ignored (the model is the checkpoint's)
+    while _args.json recorded them as in effect."""
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    before = _json(out, "_args.json")
+    err = _error(capsys, "--output", str(out), "--resume", "--epochs", "4", "--bn-before-relu",
+                 "--reg", "0.01", "--seed", "5")
+    assert "--bn-before-relu False there, True here" in err
+    assert "--reg 0.0002 there, 0.01 here" in err and "--seed 0 there, 5 here" in err
+    assert _json(out, "_args.json") == before  # nothing recorded
+    assert sorted(os.listdir(out / "checkpoints"))[-1] == f"{NAME}_epoch_003.keras"
+    # The same values as the run's are no change.
+    assert _main("--output", str(out), "--resume", "--epochs", "4", "--reg", "0.0002",
+                 "--seed", "0") == 0
+    settings = _json(out, "_args.json")["args"]
+    assert settings["bn_before_relu"] is False and settings["epochs"] == 4

@@ -42,6 +42,35 @@ def save_checkpoint(model: keras.Model, path: str, state: dict | None = None) ->
             archive.writestr(STATE_MEMBER, json.dumps(full))
 
 
+def check_keras_file(path: str, what: str = "checkpoint",
+                     advice: str = "pass a .keras file saved by a training script") -> None:
+    """Raises a UserError naming `path` as `what` unless it is a whole `.keras` file.
+
+    Reads every member and checks its CRC, so a file cut short or damaged
+    anywhere is found here, in one sentence ending with `advice`, rather than
+    by Keras (which calls a damaged file "File not found") or halfway through
+    loading it.
+    """
+    if not os.path.exists(path):
+        raise UserError(f"{what} {path} does not exist; {advice}")
+    if os.path.isdir(path):
+        raise UserError(f"{what} {path} is a folder, not a .keras file; {advice}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise UserError(f"{what} {path} is damaged or not a .keras file ({reason}); "
+                        f"{advice}") from None
+    if bad is not None:
+        raise UserError(f"{what} {path} is damaged (its member {bad} fails its checksum); "
+                        f"{advice}")
+    if not {"config.json", "model.weights.h5"} <= names:
+        raise UserError(f"{what} {path} is not a .keras model (no config.json and "
+                        f"model.weights.h5 inside); {advice}")
+
+
 def read_checkpoint_state(path: str) -> dict:
     """The extra state saved with a checkpoint ({} for a plain `.keras` file)."""
     try:
@@ -105,8 +134,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             several models can share one folder.
         every: save after every this many epochs.
         keep: how many of the newest checkpoints to keep (0 keeps all).
-        state: a function returning more JSON-able state to save (e.g. the
-            data order's seed).
+        state: a function of `(epoch, logs)` returning more JSON-able state
+            to save (the data order's seed, the history through this epoch).
     """
 
     def __init__(self, folder: str, prefix: str = "", every: int = 1, keep: int = 3,
@@ -131,11 +160,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         path = os.path.join(self.folder, f"{stem}_{done:03d}.keras")
         try:
             os.makedirs(self.folder, exist_ok=True)
-            save_checkpoint(self.model, path, self.state() if self.state else None)
+            save_checkpoint(self.model, path, self.state(epoch, logs) if self.state else None)
         except OSError as err:
+            last = list_checkpoints(self.folder, self.prefix)
+            then = (f"rerun the same command to continue from epoch {last[-1][0]}, its last "
+                    "checkpoint" if last else "rerun the same command with --force to start "
+                    "over (the run has no checkpoint yet)")
             raise UserError(f"could not write checkpoint {path} ({err.strerror or err}); free "
-                            "some disk space or fix the folder's permissions, then rerun "
-                            "with --resume") from None
+                            f"some disk space or fix the folder's permissions, then {then}"
+                            ) from None
         if self.keep:
             for _, old in list_checkpoints(self.folder, self.prefix)[: -self.keep]:
                 os.remove(old)

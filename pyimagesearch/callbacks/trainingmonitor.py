@@ -40,35 +40,51 @@ class TrainingMonitor(keras.callbacks.Callback):
         diagnosis_path: where the run's diagnosis goes
             (`pyimagesearch.diagnose`), rewritten every epoch and marked on
             the plot; None for neither.
+        initial_history: the history of the first `start_at` epochs as a
+            checkpoint saved it; taken instead of the JSON's when given.
     """
 
     def __init__(self, fig_path: str, json_path: str | None = None, start_at: int = 0,
-                 title: str = "", diagnosis_path: str | None = None):
+                 title: str = "", diagnosis_path: str | None = None,
+                 initial_history: dict[str, list] | None = None):
         super().__init__()
         self.fig_path = fig_path
         self.json_path = json_path
         self.start_at = start_at
         self.title = title
         self.diagnosis_path = diagnosis_path
+        self.initial_history = initial_history
         self.history: dict[str, list] = {}
         self.diagnosis = None
 
     def on_train_begin(self, logs=None):
         self.history = {}
-        if self.start_at > 0 and self.json_path and os.path.exists(self.json_path):
+        if self.start_at > 0 and self.initial_history is not None:
+            old = {_RENAMED.get(k, k): list(v) for k, v in self.initial_history.items()}
+        elif self.start_at > 0 and self.json_path and os.path.exists(self.json_path):
             old = load_history(self.json_path)
-            self.history = {k: v[: self.start_at] for k, v in old.items()}
+        else:
+            old = {}
+        self.history = {k: v[: self.start_at] for k, v in old.items()}
 
-    def on_epoch_end(self, epoch, logs=None):
+    def history_with(self, epoch: int, logs=None) -> dict[str, list]:
+        """The history with epoch `epoch`'s `logs` (and learning rate) added, as a new dict."""
         logs = dict(logs or {})
         if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
             logs["learning_rate"] = self.model.optimizer.learning_rate
+        history = {k: list(v[:epoch]) for k, v in self.history.items()}
         for key, value in logs.items():
             key = _RENAMED.get(key, key)
-            values = self.history.setdefault(key, [])
+            values = history.setdefault(key, [])
             # A metric first logged after some epochs is padded so lists stay aligned.
             values.extend([None] * (epoch - len(values)))
             values.append(float(keras.ops.convert_to_numpy(value)))
+        for values in history.values():  # a metric missing this epoch (validated every N)
+            values.extend([None] * (epoch + 1 - len(values)))
+        return history
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history = self.history_with(epoch, logs)
         if self.json_path:
             atomic.write_json(self.json_path, self.history)
         if self.diagnosis_path:

@@ -7,7 +7,9 @@ can make prints one sentence on stderr and exits with status 2.
 import argparse
 import functools
 import os
+import signal
 import sys
+import threading
 
 from pyimagesearch.utils.errors import UserError
 
@@ -21,12 +23,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
     Flags must be typed whole: argparse's prefix matching would take a typo
     (`--epoch 1`) for another flag (`--epochs 1`) without a word.
+
+    Attributes:
+        fixed_on_resume: `dest`s of the flags a resumed run cannot change
+            (they shaped its model, optimizer or data order, which come from
+            the checkpoint); `--resume` with another value is refused.
     """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.fixed_on_resume: set[str] = set()
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -109,6 +117,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
                         help="power of the polynomial LR decay (1: linear, 0: constant)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed for a repeatable run (also makes TensorFlow deterministic)")
+    parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
     parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
                         help="save a checkpoint every this many epochs")
     parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
@@ -184,8 +193,24 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     return set(vars(known))
 
 
-# What the training scripts say on Ctrl-C.
+# What the training scripts say on Ctrl-C or SIGTERM, unless they know more.
 RESUMABLE = "interrupted; rerun the same command to continue from the last checkpoint"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, job schedulers), raised like Ctrl-C's KeyboardInterrupt
+    so that every cleanup on the way out runs; the command exits with status 143."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _stop_on_sigterm() -> None:
+    """Makes SIGTERM raise `Terminated` in the main thread (where Python runs handlers)."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _say(err: Exception) -> None:
@@ -195,7 +220,11 @@ def _say(err: Exception) -> None:
 def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
     """Decorates `main(argv) -> int` so a `UserError` prints one line and returns 2.
 
-    Ctrl-C prints `on_interrupt` and returns 130. In data-parallel training, a
+    Ctrl-C prints `on_interrupt` and returns 130; SIGTERM does the same with
+    "terminated" for "interrupted" and returns 143 (128 + 15, as a shell
+    reports a process that SIGTERM ended). A KeyboardInterrupt raised with a
+    message (the training engine says from which epoch the run continues)
+    prints that message instead. In data-parallel training, a
     failure that means another process died also prints one line, and this
     process then exits at once with status 2: a normal exit would wait for the
     lost process in JAX's shutdown barrier, then abort. Use it bare
@@ -207,6 +236,7 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
 
     @functools.wraps(main)
     def wrapper(argv=None):
+        _stop_on_sigterm()
         try:
             return main(argv)
         except UserError as err:
@@ -221,8 +251,11 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(2)
-        except KeyboardInterrupt:
-            print(on_interrupt, file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as stop:
+            message = str(stop) or on_interrupt
+            if isinstance(stop, Terminated):
+                message = message.replace("interrupted", "terminated (SIGTERM)", 1)
+            print(message, file=sys.stderr)
+            return 143 if isinstance(stop, Terminated) else 130
 
     return wrapper

@@ -2,7 +2,9 @@
 starting or resuming a run, the callbacks, and the final files."""
 
 import argparse
+import csv
 import glob
+import io
 import importlib.util
 import json
 import math
@@ -17,9 +19,9 @@ import numpy as np
 
 from pyimagesearch.callbacks import lrfinder
 from pyimagesearch.callbacks.divergence import StopOnDivergence
-from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, list_checkpoints,
-                                                     read_checkpoint_state, restore_rng_state,
-                                                     save_checkpoint)
+from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, check_keras_file,
+                                                     list_checkpoints, read_checkpoint_state,
+                                                     restore_rng_state, save_checkpoint)
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.nn import layers as _registers_nn_layers  # noqa: F401  (for loading)
@@ -164,9 +166,51 @@ def _agree_on_start(initial_epoch: int) -> None:
                     "done, by process); --output must be one folder that every process sees")
 
 
+def _history_epochs(paths: RunPaths) -> int:
+    """How many epochs the run's history JSON lists (0 if none can be read)."""
+    try:
+        with open(paths.history, encoding="utf-8") as f:
+            history = json.load(f)
+        return max((len(v) for v in history.values() if isinstance(v, list)), default=0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _check_newest_checkpoint(found: list[tuple[int, str]]) -> None:
+    """Raises a UserError saying what to do if the newest checkpoint is damaged."""
+    epoch, path = found[-1]
+    if len(found) > 1:
+        advice = (f"delete it to resume from {found[-2][1]} (epoch {found[-2][0]}), or start "
+                  "over with --force")
+    else:
+        advice = (f"it is the run's only checkpoint, so nothing can be resumed: pass --force "
+                  f"to start over from epoch 1 (the {epoch} epochs trained are lost)")
+    check_keras_file(path, "checkpoint", advice)
+
+
+def _check_fixed_settings(parser, args, saved: dict, typed: set[str], paths: RunPaths) -> None:
+    """Refuses typed settings that a resumed run cannot take (see `cli.FIXED_ON_RESUME`).
+
+    The model and its optimizer come from the checkpoint, so a changed
+    architecture or optimizer setting would be ignored while the run's
+    settings recorded it as in effect.
+    """
+    fixed = getattr(parser, "fixed_on_resume", set())
+    differ = [f"{_flag(k)} {saved[k]} there, {getattr(args, k)} here" for k in sorted(fixed)
+              if k in typed and k in saved and saved[k] != getattr(args, k)]
+    if differ:
+        raise UserError(f"the run in {paths.output} was trained with other settings that a "
+                        f"resumed run cannot change ({'; '.join(differ)}): they are in its "
+                        "model, optimizer or data order; drop them to resume, or pass --force "
+                        "(without --resume) to start over with them")
+
+
 def _prepare_run(parser, argv, args, paths, writer: bool):
     if writer:
         check_writable(args.output)
+        check_writable(paths.checkpoints)
+        if args.tensorboard:
+            check_writable(paths.tensorboard, "--output")
         # Temporary files of writes a crash cut short (finished files are never named so).
         for stale in (glob.glob(os.path.join(paths.checkpoints,
                                              f".{paths.name}_epoch_*.tmp.keras"))
@@ -178,6 +222,7 @@ def _prepare_run(parser, argv, args, paths, writer: bool):
     typed = explicit_flags(parser, argv)
     asked_to_resume = args.resume
     if args.resume:
+        _check_fixed_settings(parser, args, saved, typed, paths)
         for key, value in saved.items():
             if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
                 setattr(args, key, value)
@@ -208,10 +253,16 @@ def _prepare_run(parser, argv, args, paths, writer: bool):
         if args.resume:
             raise UserError(f"there is no checkpoint of {paths.name} in {paths.checkpoints} to "
                             "resume from; run without --resume to start training")
+        trained = 0 if args.force or finished else _history_epochs(paths)
+        if trained:
+            raise UserError(f"{paths.output} holds the history of {trained} epochs of an "
+                            f"unfinished {paths.name} run but no checkpoint to continue from; "
+                            "pass --force to start over from epoch 1, or another --output")
         args.lr_restarts = {}
         _settle_precision(args, None)
         return args, 0, None
     initial_epoch, checkpoint = found[-1]
+    _check_newest_checkpoint(found)
     if initial_epoch >= args.epochs and finished:
         raise UserError(f"the run in {paths.output} has already trained {initial_epoch} of "
                         f"--epochs {args.epochs}; pass a larger --epochs to train further")
@@ -235,8 +286,9 @@ def _settle_precision(args: argparse.Namespace, checkpoint: str | None,
         try:
             args.precision = precision.saved_precision(checkpoint)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            raise UserError(f"cannot read checkpoint {checkpoint} ({err}); delete it to resume "
-                            "from the one before, or start over with --force") from None
+            raise UserError(f"cannot read the settings of checkpoint {checkpoint} ({err}); "
+                            "delete it to resume from the one before, or start over with "
+                            "--force") from None
         reason = "the precision of the run's checkpoints"
         wanted, _ = precision.resolve(args.mixed_precision)
         if typed and wanted != args.precision:
@@ -290,6 +342,7 @@ def load_checkpoint(path: str, what: str = "checkpoint",
         UserError: it cannot be loaded; the message names it as `what` and ends
             with `advice`.
     """
+    check_keras_file(path, what, advice)
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as err:
@@ -354,15 +407,21 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         state["class_names"] = [str(name) for name in class_names]
     replicas = distributed.current()
     chief = replicas.chief  # with several processes, only process 0 writes
-    # The history is written before the checkpoint: a crash between the two leaves one
-    # epoch too many in the history, which the resume trims, never one too few.
+    # A checkpoint holds the history through its epoch and is written first: an epoch
+    # whose checkpoint could not be written never reaches the history or the CSV log,
+    # and a resume takes the history from the checkpoint (the files may hold more
+    # epochs, or one fewer after a crash between the two writes).
+    saved_history = checkpoint_state(checkpoint).get("history")
     monitor = TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
-                              title=title, diagnosis_path=paths.diagnosis)
+                              title=title, diagnosis_path=paths.diagnosis,
+                              initial_history=saved_history)
     files = [
-        monitor,
-        *(log_callbacks(paths, initial_epoch, args.tensorboard) if chief else []),
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
-                        keep=args.keep_checkpoints, state=lambda: state),
+                        keep=args.keep_checkpoints,
+                        state=lambda epoch, logs: {**state,
+                                                   "history": monitor.history_with(epoch, logs)}),
+        monitor,
+        *(log_callbacks(paths, initial_epoch, args.tensorboard, saved_history) if chief else []),
     ]
     # The backend's global RNG (torch's unseeded dropout) is put back once `fit` has
     # begun: on torch, `fit` draws from it while it sets up, before the first epoch.
@@ -376,9 +435,12 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
-    history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=args.verbose if chief else 0,
-                        shuffle=False, **fit_kwargs)
+    try:
+        history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
+                            callbacks=callbacks, verbose=args.verbose if chief else 0,
+                            shuffle=False, **fit_kwargs)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see cli.handle_user_errors)
+        raise type(stop)(f"interrupted; {where_to_resume(paths)}") from None
     check_finite(callbacks[-1], paths)
     if replicas.processes > 1:
         digest = distributed.check_replicas_agree(model)
@@ -391,19 +453,30 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     return history
 
 
-def log_callbacks(paths: RunPaths, initial_epoch: int, tensorboard: bool) -> list:
+def where_to_resume(paths: RunPaths) -> str:
+    """What rerunning the run's command will do, from the checkpoints there now."""
+    found = paths.checkpoint_list()
+    if found:
+        return (f"rerun the same command to continue from epoch {found[-1][0]} "
+                f"({found[-1][1]})")
+    return "no checkpoint was written yet; rerun the same command with --force to start over"
+
+
+def log_callbacks(paths: RunPaths, initial_epoch: int, tensorboard: bool,
+                  history: dict | None = None) -> list:
     """Keras's `CSVLogger` (a row an epoch) and, if asked, its `TensorBoard` logger.
 
-    On resume, the CSV is first cut to the epochs the checkpoint holds (a crash
-    after the row but before the checkpoint leaves one epoch too many), so the
-    log carries on without a repeated epoch, as the history JSON does.
+    On resume, the CSV is first made to hold exactly the epochs the checkpoint
+    holds: cut back (the run went on past its last checkpoint), or completed
+    from the checkpoint's `history` (a crash between the checkpoint and the
+    row), so the log carries on without a repeated or missing epoch.
 
     Raises:
         UserError: `tensorboard` without TensorFlow and TensorBoard installed (Keras's
             logger writes with their summary writer).
     """
     if initial_epoch:
-        _keep_csv_rows(paths.csv_log, initial_epoch)
+        _keep_csv_rows(paths.csv_log, initial_epoch, history)
     loggers = [keras.callbacks.CSVLogger(paths.csv_log, append=initial_epoch > 0)]
     if tensorboard:
         missing = [name for name in ("tensorflow", "tensorboard")
@@ -417,14 +490,27 @@ def log_callbacks(paths: RunPaths, initial_epoch: int, tensorboard: bool) -> lis
     return loggers
 
 
-def _keep_csv_rows(path: str, rows: int) -> None:
-    """Cuts a CSV log to its header and first `rows` rows, atomically."""
+def _keep_csv_rows(path: str, rows: int, history: dict | None = None) -> None:
+    """Makes a CSV log its header and first `rows` rows, atomically: cut back, or
+    completed from `history` (epoch -> its values by column)."""
     if not os.path.exists(path):
         return
     with open(path, encoding="utf-8", newline="") as f:
         lines = f.read().splitlines(keepends=True)
     if len(lines) > rows + 1:
         atomic.write_text(path, "".join(lines[: rows + 1]))
+    elif 1 <= len(lines) < rows + 1 and history:
+        columns = next(csv.reader(lines[:1]))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for epoch in range(len(lines) - 1, rows):
+            writer.writerow([epoch if column == "epoch" else
+                             _at(history.get(column), epoch) for column in columns])
+        atomic.write_text(path, "".join(lines) + out.getvalue())
+
+
+def _at(values: list | None, epoch: int):
+    return values[epoch] if values is not None and epoch < len(values) else ""
 
 
 def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
