@@ -8,21 +8,20 @@ seeded test split), val.hdf5 (the official validation set), test.hdf5 (the
 carved split) and mean.json (the training split's mean R, G, B). Each file
 holds `images` (N, 64, 64, 3) uint8 RGB, `labels` (N,), `class_names` and
 `wnids`. Files are written under temporary names and renamed when complete;
-rerunning an interrupted build finishes it.
+rerunning an interrupted build (or one stopped by a full disk) finishes it.
+Without --skip-bad, an image that cannot be decoded stops the build, but only
+once every image left to build has been decoded: the error names them all.
 """
 
-import argparse
 import glob
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
-
-from config import tiny_imagenet_config as config  # noqa: E402
-from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, handle_user_errors, positive_int)
+from config import tiny_imagenet_config as config
+from pyimagesearch.utils import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
+from pyimagesearch.utils.cli import ArgumentParser, handle_user_errors, positive_int
 
 SPLITS = ("train", "val", "test")
 
@@ -41,7 +40,9 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="threads decoding JPEGs")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip (and count) unreadable images instead of stopping")
+                        help="skip (and count) images that cannot be decoded (unreadable, "
+                             "truncated or damaged) instead of stopping with an error that "
+                             "names them all")
     parser.add_argument("--force", action="store_true",
                         help="rebuild even if --hdf5-dir holds finished files")
     return parser
@@ -61,52 +62,71 @@ def _decode_run(paths):
     return [_decode_or_error(path) for path in paths]
 
 
+class BadImages(Exception):
+    """Images that cannot be decoded, without --skip-bad: `errors`, decode_image's messages."""
+
+    def __init__(self, errors):
+        super().__init__(f"{len(errors)} images cannot be decoded")
+        self.errors = errors
+
+
+def _decoded(pool, paths):
+    """`[(image or None, error or None), ...]` of `paths`, decoded by the pool's threads."""
+    # Each thread decodes a run of files: one task per image would cost more than
+    # decoding a 64x64 JPEG.
+    runs = [paths[i:i + 64] for i in range(0, len(paths), 64)]
+    return [d for run in pool.map(_decode_run, runs) for d in run]
+
+
+def find_bad_images(paths, workers, chunk=1000):
+    """decode_image's messages for those of `paths` that cannot be decoded."""
+    with ThreadPoolExecutor(workers) as pool:
+        return [error for start in range(0, len(paths), chunk)
+                for _, error in _decoded(pool, paths[start:start + chunk]) if error is not None]
+
+
 def write_split(path, paths, labels, layout, args, attrs, chunk=1000):
     """Decodes `paths` in parallel and writes them with their labels.
 
     Returns:
         `(written, skipped)`: the number of images written and the errors of
         those skipped. The training split's mean R, G, B goes in its attributes.
+
+    Raises:
+        BadImages: without `args.skip_bad`, some images cannot be decoded. Once
+            the first is found, nothing more is written (the unfinished file is
+            deleted), but the rest of the split is decoded to name them all.
     """
     import numpy as np
     from keras.utils import Progbar
 
     from pyimagesearch.io import HDF5DatasetWriter
-    from pyimagesearch.utils.errors import UserError
 
     size = config.IMAGE_SIZE
-    skipped = []
+    errors = []
     rgb_sum = np.zeros(3, dtype=np.float64)
     progress = Progbar(len(paths), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
     with HDF5DatasetWriter((len(paths), size, size, 3), path, buf_size=chunk) as writer, \
             ThreadPoolExecutor(args.workers) as pool:
         writer.store_class_labels(layout.class_names, layout.wnids)
         for start in range(0, len(paths), chunk):
-            batch_paths = paths[start:start + chunk]
-            # Each thread decodes a run of files: one task per image would cost more than
-            # decoding a 64x64 JPEG.
-            runs = [batch_paths[i:i + 64] for i in range(0, len(batch_paths), 64)]
-            decoded = [d for run in pool.map(_decode_run, runs) for d in run]
+            decoded = _decoded(pool, paths[start:start + chunk])
+            errors += [error for _, error in decoded if error is not None]
             keep = [i for i, (image, _) in enumerate(decoded) if image is not None]
-            for image, error in decoded:
-                if error is not None:
-                    if not args.skip_bad:
-                        raise UserError(f"{error}; replace or delete it, or rerun with "
-                                        "--skip-bad to leave such images out")
-                    skipped.append(error)
-            if keep:
+            if keep and (args.skip_bad or not errors):
                 images = np.stack([decoded[i][0] for i in keep])
                 writer.add(images, labels[start:start + chunk][keep])
                 # Column sums first (a contiguous reduction, 10x faster), then per channel.
                 rgb_sum += images.reshape(-1, size * 3).sum(axis=0, dtype=np.int64).reshape(
                     -1, 3).sum(axis=0)
             progress.update(min(start + chunk, len(paths)))
-        for key, value in attrs.items():
-            writer.db.attrs[key] = value
+        if errors and not args.skip_bad:
+            raise BadImages(errors)  # the writer deletes the unfinished file
         written = writer.idx + writer.buffered
         if written and os.path.basename(path) == "train.hdf5":
-            writer.db.attrs["mean_rgb"] = rgb_sum / (written * size * size)
-    return written, skipped
+            attrs = {**attrs, "mean_rgb": rgb_sum / (written * size * size)}
+        writer.set_attributes(**attrs)
+    return written, errors
 
 
 def _split_settings(args, layout):
@@ -149,8 +169,8 @@ def main(argv=None) -> int:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from pyimagesearch.datasets.tinyimagenet import parse_layout
-    from pyimagesearch.utils import atomic, runs
+    from pyimagesearch.datasets.tinyimagenet import list_errors, parse_layout
+    from pyimagesearch.utils import atomic, runfolder
     from pyimagesearch.utils.errors import UserError
 
     started = time.time()
@@ -159,7 +179,7 @@ def main(argv=None) -> int:
     if args.test_per_class >= counts.min():
         raise UserError(f"--test-per-class {args.test_per_class} leaves no training images for "
                         f"a class with {counts.min()}; pass a smaller --test-per-class")
-    runs.check_writable(args.hdf5_dir, flag="--hdf5-dir")
+    runfolder.check_writable(args.hdf5_dir, flag="--hdf5-dir")
     todo = _check_existing(args, layout)
     for stale in glob.glob(os.path.join(args.hdf5_dir, ".*.tmp.hdf5")):
         os.remove(stale)  # left by an interrupted build
@@ -174,13 +194,23 @@ def main(argv=None) -> int:
           f"{len(layout.val_paths)}, test {len(test_paths)} images", flush=True)
 
     summary = []
-    for split in todo:
+    for number, split in enumerate(todo):
         paths, labels = sources[split]
         out = os.path.join(args.hdf5_dir, f"{split}.hdf5")
         print(f"[{split}] {out}", flush=True)
         t0 = time.time()
-        written, skipped = write_split(out, paths, np.asarray(labels), layout, args,
-                                       {"split": split, **_split_settings(args, layout)})
+        try:
+            written, skipped = write_split(out, paths, np.asarray(labels), layout, args,
+                                           {"split": split, **_split_settings(args, layout)})
+        except BadImages as bad:
+            rest = [path for later in todo[number + 1:] for path in sources[later][0]]
+            if rest:
+                print(f"checking the {len(rest)} images of the other splits as well", flush=True)
+            errors = bad.errors + find_bad_images(rest, args.workers)
+            images, them = ("image", "it") if len(errors) == 1 else ("images", "them")
+            raise UserError(f"{len(errors)} {images} cannot be used {list_errors(errors)}; "
+                            f"replace or delete {them}, or rerun with --skip-bad to leave such "
+                            "images out") from None
         seconds = time.time() - t0
         summary.append(f"{split}: {written} images ({len(skipped)} skipped), "
                        f"{os.path.getsize(out) / max(written, 1):,.0f} bytes per image, "
@@ -190,8 +220,13 @@ def main(argv=None) -> int:
 
     with h5py.File(os.path.join(args.hdf5_dir, "train.hdf5"), "r") as db:
         mean = db.attrs["mean_rgb"]
-    atomic.write_json(os.path.join(args.hdf5_dir, "mean.json"),
-                      {"R": float(mean[0]), "G": float(mean[1]), "B": float(mean[2])})
+    mean_json = os.path.join(args.hdf5_dir, "mean.json")
+    try:
+        atomic.write_json(mean_json, {"R": float(mean[0]), "G": float(mean[1]),
+                                      "B": float(mean[2])})
+    except OSError as err:  # the HDF5 files are finished: a rerun only writes mean.json
+        raise UserError(f"could not write {mean_json} ({err.strerror or err}); free some space "
+                        "there, and run the same command again") from None
     print("\n".join(summary))
     print(f"mean R, G, B: {mean[0]:.3f}, {mean[1]:.3f}, {mean[2]:.3f}; done in "
           f"{time.time() - started:.1f} s")

@@ -11,14 +11,12 @@ _args.json (resolved settings) and checkpoints/.
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
-
-from config import cifar10_config as config  # noqa: E402
-from pyimagesearch.utils.cli import (  # noqa: E402
-    RESUMABLE, ArgumentParser, add_training_arguments, fraction, handle_user_errors)
+from config import cifar10_config as config
+from pyimagesearch.utils import startup
+from pyimagesearch.utils.cli import (RESUMABLE, ArgumentParser, add_training_arguments, fraction,
+                                     handle_user_errors)
 
 
 def get_args_parser() -> ArgumentParser:
@@ -42,25 +40,34 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
 
-    import keras
+    from pyimagesearch.datasets.cifar10 import load_cifar10
+    from pyimagesearch.utils import runfolder
+
+    # What needs no Keras first, so a mistake costs no TensorFlow start-up.
+    paths = runfolder.RunPaths(args.output, config.MODEL_NAME)
+    settled = None
+    if args.find_lr:
+        runfolder.check_writable(args.output)
+    elif not runfolder.wants_distribution(args):
+        settled = runfolder.settle(parser, argv, args, paths)
+    (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
+
+    keras = startup.import_keras()
     import numpy as np
 
-    from pyimagesearch.datasets.cifar10 import load_cifar10
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
     from pyimagesearch.utils import atomic, distributed, reports, runs
     from pyimagesearch.utils.backend import seed_everything
 
-    paths = runs.RunPaths(args.output, config.MODEL_NAME)
     if args.find_lr:
         lr_range = runs.prepare_lr_find(args, paths)
         initial_epoch, checkpoint = 0, None
     else:
-        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths, settled)
     replicas = distributed.current()
 
-    (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
     if keras.config.image_data_format() == "channels_first":
         x_train, x_test = x_train.transpose(0, 3, 1, 2), x_test.transpose(0, 3, 1, 2)
     print(f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images", flush=True)

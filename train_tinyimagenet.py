@@ -16,13 +16,12 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
-
-from config import tiny_imagenet_config as config  # noqa: E402
-from pyimagesearch.utils.cli import (  # noqa: E402
-    RESUMABLE, ArgumentParser, add_training_arguments, degrees, fraction, handle_user_errors,
-    non_negative_float, positive_int)
-from pyimagesearch.utils.errors import UserError  # noqa: E402
+from config import tiny_imagenet_config as config
+from pyimagesearch.utils import startup
+from pyimagesearch.utils.cli import (RESUMABLE, ArgumentParser, add_training_arguments, degrees,
+                                     fraction, handle_user_errors, non_negative_float,
+                                     positive_int)
+from pyimagesearch.utils.errors import UserError
 
 
 def get_args_parser() -> ArgumentParser:
@@ -56,6 +55,17 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--evaluate", metavar="MODEL",
                         help="only evaluate this saved .keras model on the test split")
     return parser
+
+
+def _check_files_exist(hdf5_dir: str, names=None) -> None:
+    """Raises a UserError if `--hdf5-dir` or one of its files is missing (no HDF5 read)."""
+    if not os.path.isdir(hdf5_dir):
+        raise UserError(f"--hdf5-dir {hdf5_dir} does not exist; build it with "
+                        f"build_tiny_hdf5.py --hdf5-dir {hdf5_dir}")
+    for name in names or ("train.hdf5", "val.hdf5", "test.hdf5", "mean.json"):
+        if not os.path.exists(os.path.join(hdf5_dir, name)):
+            raise UserError(f"{os.path.join(hdf5_dir, name)} is missing; rerun "
+                            f"build_tiny_hdf5.py --hdf5-dir {hdf5_dir}")
 
 
 def _split(hdf5_dir: str, split: str) -> str:
@@ -114,7 +124,18 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
 
-    import keras
+    from pyimagesearch.utils import runfolder
+
+    # What needs no Keras first, so a mistake costs no TensorFlow start-up.
+    paths = runfolder.RunPaths(args.output, config.MODEL_NAME)
+    settled = None
+    if args.evaluate or args.find_lr:
+        runfolder.check_writable(args.output)
+    elif not runfolder.wants_distribution(args):
+        settled = runfolder.settle(parser, argv, args, paths)  # --resume: the run's --hdf5-dir
+    _check_files_exist(args.hdf5_dir, ("test.hdf5",) if args.evaluate else None)
+
+    keras = startup.import_keras()
 
     from pyimagesearch.io import HDF5DatasetGenerator
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
@@ -122,7 +143,6 @@ def main(argv=None) -> int:
     from pyimagesearch.utils import distributed, runs
     from pyimagesearch.utils.backend import seed_everything
 
-    paths = runs.RunPaths(args.output, config.MODEL_NAME)
     if args.evaluate:
         test = HDF5DatasetGenerator(_split(args.hdf5_dir, "test"), args.batch_size,
                                     shuffle=False, in_memory=False)
@@ -138,7 +158,7 @@ def main(argv=None) -> int:
         lr_range = runs.prepare_lr_find(args, paths)
         initial_epoch, checkpoint = 0, None
     else:
-        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths)
+        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths, settled)
     replicas = distributed.current()
     train_path, val_path, test_path = (_split(args.hdf5_dir, s) for s in ("train", "val", "test"))
     mean = read_mean(args.hdf5_dir)

@@ -4,11 +4,14 @@
     python -m pyimagesearch.predict --model runs/tiny/deepergooglenet_tinyimagenet.keras photos/
 
 Takes image files and folders (searched recursively) of any size. Each image is
-read as the training data were (OpenCV, RGB, resized to the model's input with
-area interpolation) and classified in batches; one line an image is printed as
-it is done: `path: name1 0.8123; name2 0.1022; ...`. The class names are the
-ones saved in the model, else those in the run's `_args.json`, else "class i";
-`--class-names FILE` overrides them.
+read as the training data were (decode_image: RGB, resized to the model's input
+with area interpolation; JPEGs decoded strictly) and classified in batches; one
+line an image is printed as it is done: `path: name1 0.8123; name2 0.1022; ...`.
+Without `--skip-bad`, every file is decoded before the first prediction: if
+some cannot be read (not images, truncated or damaged), one error names them
+all and nothing is printed; with it, each is named on stderr as it is skipped,
+and counted. The class names are the ones saved in the model, else those in the
+run's `_args.json`, else "class i"; `--class-names FILE` overrides them.
 """
 
 import json
@@ -17,13 +20,11 @@ import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from pyimagesearch.utils.cli import (  # noqa: E402
-    ArgumentParser, handle_user_errors, positive_int)
-from pyimagesearch.utils.errors import UserError  # noqa: E402
+from pyimagesearch.utils import startup
+from pyimagesearch.utils.cli import ArgumentParser, handle_user_errors, positive_int
+from pyimagesearch.utils.errors import UserError
 
 
 def get_args_parser() -> ArgumentParser:
@@ -44,7 +45,9 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1),
                         help="threads decoding images")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="skip (and count) unreadable files instead of stopping")
+                        help="skip (and count) files that cannot be read as images (not "
+                             "images, truncated or damaged) instead of stopping before the "
+                             "first prediction with an error that names them all")
     parser.add_argument("--json", metavar="OUT.json",
                         help="also write every result to this JSON file")
     return parser
@@ -150,6 +153,33 @@ def _decoded_batches(paths: list[str], size: tuple[int, int], batch_size: int, w
         yield pending[0], [future.result() for future in pending[1]]
 
 
+# Decoded images kept from the check of every file to the predictions; beyond this,
+# they are decoded again (at 64x64, 512 MiB hold 43,000 images).
+KEEP_DECODED_BYTES = 512 * 2**20
+
+
+def _checked_batches(paths: list[str], size: tuple[int, int], batch_size: int, workers: int):
+    """`_decoded_batches` of `paths`, once every file has been decoded without error.
+
+    Raises:
+        UserError: some files cannot be read as images; it names every one.
+    """
+    from pyimagesearch.datasets.tinyimagenet import list_errors
+
+    keep = len(paths) * size[0] * size[1] * 3 <= KEEP_DECODED_BYTES
+    kept, errors = [], []
+    for batch, decoded in _decoded_batches(paths, size, batch_size, workers):
+        errors += [error for _, error in decoded if error is not None]
+        if keep and not errors:
+            kept.append((batch, decoded))
+    if errors:
+        them = "it" if len(errors) == 1 else "them"
+        raise UserError(f"{len(errors)} of the {len(paths)} files cannot be read as images "
+                        f"{list_errors(errors)}; delete or replace {them}, or rerun with "
+                        "--skip-bad to skip such files")
+    return kept if keep else _decoded_batches(paths, size, batch_size, workers)
+
+
 def top_classes(probs: np.ndarray, names: list[str], top: int) -> list[list[tuple[str, float]]]:
     """The `top` most probable `(name, probability)` pairs of each row of `probs`,
     highest first; ties go to the lower class index."""
@@ -193,17 +223,18 @@ def main(argv=None) -> int:
 
 def _predict(args) -> int:
     """`main` once the arguments are parsed."""
-    import keras
+    from pyimagesearch.utils import atomic
+    from pyimagesearch.utils.checkpointfile import check_keras_file
+    from pyimagesearch.utils.runfolder import check_writable
 
-    from pyimagesearch.utils import atomic, runs
-    from pyimagesearch.utils.reports import short_name
-
-    if not os.path.isfile(args.model):
-        raise UserError(f"--model {args.model} does not exist; pass a .keras file saved by a "
-                        "training script")
+    # What needs no Keras first, so a mistake costs no TensorFlow start-up.
+    check_keras_file(args.model, "--model", "pass a .keras file saved by a training script")
     images = find_images(args.paths)
     if args.json:
-        runs.check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
+        check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
+    keras = startup.import_keras()
+    from pyimagesearch.utils.reports import short_name
+
     model, size, channels_first = load_model(args.model)
     names = class_names(args.model, model.output_shape[-1], args.class_names)
     top = min(args.top, len(names))
@@ -214,7 +245,11 @@ def _predict(args) -> int:
         display = names
 
     results, predicted, skipped = [], 0, 0  # results only kept for --json
-    for batch, decoded in _decoded_batches(images, size, args.batch_size, args.workers):
+    if args.skip_bad:
+        batches = _decoded_batches(images, size, args.batch_size, args.workers)
+    else:
+        batches = _checked_batches(images, size, args.batch_size, args.workers)
+    for batch, decoded in batches:
         good = []
         for path, (image, error) in zip(batch, decoded):
             if error is None:
@@ -222,7 +257,7 @@ def _predict(args) -> int:
             elif args.skip_bad:
                 skipped += 1
                 print(f"skipping {error}", file=sys.stderr, flush=True)
-            else:
+            else:  # changed since it was checked
                 raise UserError(f"{error}; delete or replace it, or rerun with --skip-bad to "
                                 "skip such files")
         if not good:

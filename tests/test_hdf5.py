@@ -234,3 +234,80 @@ def test_images_of_another_shape(tmp_path):
     check_hdf5(path, image_shape=(8, 8, 3))
     with pytest.raises(UserError, match=r"shape \(8, 8, 3\), not uint8 \(64, 64, 3\)"):
         check_hdf5(path, image_shape=(64, 64, 3))
+
+
+# The writer under a file size limit that each of its writes may hit: the data, the labels,
+# the class names, the attributes, the final metadata. One child process tries them all: a
+# write failing inside HDF5's chunk cache made the next close, or the exit, crash (exit 139).
+_LIMITED_WRITES = r"""
+import importlib.util, os, resource, signal, sys
+import numpy as np
+from pyimagesearch.utils.errors import UserError
+spec = importlib.util.spec_from_file_location("writer", sys.argv[1])
+writer_module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(writer_module)  # without pyimagesearch.io's imports (Keras)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+unlimited = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+images = (np.arange(40)[:, None, None, None] * np.ones((16, 16, 3))).astype(np.uint8)
+for limit in map(int, sys.argv[3:]):
+    path = os.path.join(sys.argv[2], f"{limit}.hdf5")
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, unlimited))
+    try:
+        with writer_module.HDF5DatasetWriter((45, 16, 16, 3), path, buf_size=8,
+                                             chunk=4) as writer:
+            writer.store_class_labels([f"class {i}" for i in range(40)])
+            for start in range(0, 40, 5):
+                writer.add(images[start:start + 5], np.arange(start, start + 5))
+            writer.set_attributes(note="x" * 3000, mean_rgb=np.ones(3))
+        outcome = "written"
+    except UserError as err:
+        outcome = str(err)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (unlimited, unlimited))
+    print(f"{limit}\t{outcome}", flush=True)
+"""
+
+
+def test_a_write_failing_anywhere_is_one_error_and_leaves_no_file(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    full = os.path.getsize(_write_full_copy(tmp_path / "full"))
+    limits = [*range(0, full + 4096, 512)]
+    result = subprocess.run(
+        [sys.executable, "-c", _LIMITED_WRITES,
+         os.path.join(root, "pyimagesearch", "io", "hdf5datasetwriter.py"), str(tmp_path),
+         *map(str, limits)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root}, timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-3000:]
+    outcomes = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert list(outcomes) == list(map(str, limits))
+    written = [int(limit) for limit, outcome in outcomes.items() if outcome == "written"]
+    assert written and written == limits[-len(written):]  # the larger limits, all of them
+    for limit, outcome in outcomes.items():
+        path = tmp_path / f"{limit}.hdf5"
+        if outcome == "written":
+            assert is_complete(str(path))
+            with h5py.File(path) as db:
+                assert db["images"].shape == (40, 16, 16, 3) and db["images"][39].max() == 39
+                assert db["labels"][:].tolist() == list(range(40))
+                assert db.attrs["note"] == "x" * 3000
+        else:
+            assert outcome == f"could not write {path} (File too large); check that disk, or " \
+                              "write to another one, and run the same command again"
+            assert not path.exists()
+    assert sorted(os.listdir(tmp_path)) == sorted(["full", *(f"{n}.hdf5" for n in written)])
+
+
+def _write_full_copy(folder):
+    """The file the child writes, without a limit, to learn its size."""
+    os.makedirs(folder)
+    path = str(folder / "f.hdf5")
+    images = (np.arange(40)[:, None, None, None] * np.ones((16, 16, 3))).astype(np.uint8)
+    with HDF5DatasetWriter((45, 16, 16, 3), path, buf_size=8, chunk=4) as writer:
+        writer.store_class_labels([f"class {i}" for i in range(40)])
+        for start in range(0, 40, 5):
+            writer.add(images[start:start + 5], np.arange(start, start + 5))
+        writer.set_attributes(note="x" * 3000, mean_rgb=np.ones(3))
+    return path

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from pyimagesearch.utils.runs import _lr_restarts
+from pyimagesearch.utils.runfolder import _lr_restarts
 
 
 def test_resume_with_a_new_lr_adds_a_restart():

@@ -11,7 +11,6 @@ resumed run continues exactly as an uninterrupted one would.
 import json
 import math
 import os
-import re
 import zipfile
 
 import keras
@@ -19,10 +18,9 @@ import numpy as np
 
 from pyimagesearch.utils import atomic, distributed
 from pyimagesearch.utils.backend import global_rng_state
+from pyimagesearch.utils.checkpointfile import (  # noqa: F401  (the format's readers)
+    STATE_MEMBER, check_keras_file, list_checkpoints, read_checkpoint_state)
 from pyimagesearch.utils.errors import UserError
-
-STATE_MEMBER = "pyimagesearch_state.json"
-
 
 def _rng_variables(model: keras.Model) -> list:
     return [v for v in model.variables if "seed_generator_state" in v.path]
@@ -42,47 +40,6 @@ def save_checkpoint(model: keras.Model, path: str, state: dict | None = None) ->
             archive.writestr(STATE_MEMBER, json.dumps(full))
 
 
-def check_keras_file(path: str, what: str = "checkpoint",
-                     advice: str = "pass a .keras file saved by a training script") -> None:
-    """Raises a UserError naming `path` as `what` unless it is a whole `.keras` file.
-
-    Reads every member and checks its CRC, so a file cut short or damaged
-    anywhere is found here, in one sentence ending with `advice`, rather than
-    by Keras (which calls a damaged file "File not found") or halfway through
-    loading it.
-    """
-    if not os.path.exists(path):
-        raise UserError(f"{what} {path} does not exist; {advice}")
-    if os.path.isdir(path):
-        raise UserError(f"{what} {path} is a folder, not a .keras file; {advice}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            names = set(archive.namelist())
-    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise UserError(f"{what} {path} is damaged or not a .keras file ({reason}); "
-                        f"{advice}") from None
-    if bad is not None:
-        raise UserError(f"{what} {path} is damaged (its member {bad} fails its checksum); "
-                        f"{advice}")
-    if not {"config.json", "model.weights.h5"} <= names:
-        raise UserError(f"{what} {path} is not a .keras model (no config.json and "
-                        f"model.weights.h5 inside); {advice}")
-
-
-def read_checkpoint_state(path: str) -> dict:
-    """The extra state saved with a checkpoint ({} for a plain `.keras` file)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if STATE_MEMBER not in archive.namelist():
-                return {}
-            return json.loads(archive.read(STATE_MEMBER))
-    except (OSError, zipfile.BadZipFile, ValueError) as err:
-        raise UserError(f"cannot read checkpoint {path} ({err}); delete it to resume from the "
-                        "one before, or start over with --force") from None
-
-
 def restore_rng_state(model: keras.Model, state: dict) -> None:
     """Puts the model's RNG states saved by `save_checkpoint` back into `model`.
 
@@ -94,24 +51,6 @@ def restore_rng_state(model: keras.Model, state: dict) -> None:
     if len(saved) == len(variables):
         for variable, value in zip(variables, saved):
             variable.assign(np.asarray(value, dtype=variable.dtype))
-
-
-def list_checkpoints(folder: str, prefix: str = "") -> list[tuple[int, str]]:
-    """`(epoch, path)` of every finished checkpoint in `folder`, oldest first.
-
-    Finished checkpoints are named `{prefix}_epoch_NNN.keras` (`epoch_NNN.keras`
-    without a prefix); temporary files of a save in progress start with a dot
-    and are never listed.
-    """
-    if not os.path.isdir(folder):
-        return []
-    pattern = re.compile(rf"^{re.escape(prefix + '_' if prefix else '')}epoch_(\d+)\.keras$")
-    found = []
-    for name in os.listdir(folder):
-        match = pattern.match(name)
-        if match:
-            found.append((int(match.group(1)), os.path.join(folder, name)))
-    return sorted(found)
 
 
 def latest_checkpoint(folder: str, prefix: str = "") -> tuple[int, str] | None:

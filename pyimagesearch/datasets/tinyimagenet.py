@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from pyimagesearch.utils.errors import UserError
 
@@ -104,16 +105,88 @@ def parse_layout(root: str) -> TinyImageNetLayout:
                               val_paths, np.array(val_labels))
 
 
+def list_errors(errors: list[str], limit: int = 10) -> str:
+    """decode_image's messages as one bracketed list: all of them, or the first `limit`
+    and how many more (which `--skip-bad` names one by one as it skips them)."""
+    shown = list(errors[:limit])
+    if len(errors) > limit:
+        shown.append(f"and {len(errors) - limit} more, which --skip-bad names as it skips them")
+    return "[" + "; ".join(shown) + "]"
+
+
+def _exif_orientation(data: bytes) -> int:
+    """A JPEG's EXIF orientation (1-8 are meaningful), found as OpenCV finds it; else 1.
+
+    OpenCV takes the first orientation tag (0x0112) in the first IFD of the
+    APP1 segments that start with "Exif\\0\\0" and hold a valid TIFF header.
+    """
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan, end of image: the headers are over
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        segment = data[pos + 4:pos + 2 + length]
+        pos += 2 + length
+        if marker != 0xE1 or segment[:6] != b"Exif\0\0":
+            continue
+        tiff = segment[6:]
+        order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+        if order is None or len(tiff) < 8 or int.from_bytes(tiff[2:4], order) != 42:
+            continue
+        ifd = int.from_bytes(tiff[4:8], order)
+        count = int.from_bytes(tiff[ifd:ifd + 2], order)
+        for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
+            if int.from_bytes(tiff[entry:entry + 2], order) == 0x0112:
+                return int.from_bytes(tiff[entry + 8:entry + 10], order)
+    return 1
+
+
+def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """`image` turned upright as its EXIF orientation says (as OpenCV's imdecode does)."""
+    if orientation in (5, 6, 7, 8):
+        image = image.transpose(1, 0, 2)
+    if orientation in (2, 3, 6, 7):
+        image = image[:, ::-1]  # flipped left to right
+    if orientation in (3, 4, 7, 8):
+        image = image[::-1]  # flipped upside down
+    return np.ascontiguousarray(image)
+
+
+def _decode_jpeg(path: str, data: bytes) -> np.ndarray:
+    """A JPEG as RGB, strictly: any libjpeg warning (damaged scan data) is an error."""
+    # A complete JPEG ends its last scan with the end-of-image marker FF D9, which scan
+    # data never holds (FF is byte-stuffed there); bytes appended after it are harmless.
+    if data.find(b"\xff\xd9", max(2, data.rfind(b"\xff\xda"))) < 0:
+        raise ValueError(f"{path}: is a truncated JPEG (no end-of-image marker)")
+    try:
+        # libjpeg-turbo, as inside OpenCV: the same pixels (grayscale and CMYK become RGB),
+        # but a warning such as "Corrupt JPEG data: ..." raises instead of being printed.
+        image = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as err:
+        reason = " ".join(str(err).split()).rstrip(".")
+        raise ValueError(f"{path}: is a damaged JPEG ({reason})") from None
+    return _orient(image, _exif_orientation(data))
+
+
 def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
     """Reads an image file as (height, width, 3) uint8 RGB of `size` (width, height).
 
     Grayscale images become 3 equal channels; other sizes are resized with
-    area interpolation. A truncated JPEG (no end-of-image marker), which
-    OpenCV would silently fill with grey, is refused.
+    area interpolation; an EXIF orientation is applied. JPEGs are decoded
+    strictly (libjpeg-turbo through simplejpeg): a truncated file, or damaged
+    scan data that OpenCV would decode into garbage with only a warning on
+    stderr, is refused. Other formats are read with OpenCV.
 
     Raises:
-        ValueError: the file cannot be read or decoded, or is truncated; the
-            message names the path.
+        ValueError: the file cannot be read or decoded, is truncated or
+            damaged; the message names the path. Nothing is printed.
     """
     try:
         with open(path, "rb") as f:
@@ -122,13 +195,13 @@ def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
         raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
     if not data:
         raise ValueError(f"{path}: is empty")
-    # A complete JPEG ends its last scan with the end-of-image marker FF D9, which scan
-    # data never holds (FF is byte-stuffed there); bytes appended after it are harmless.
-    if data[:2] == b"\xff\xd8" and data.find(b"\xff\xd9", max(2, data.rfind(b"\xff\xda"))) < 0:
-        raise ValueError(f"{path}: is a truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: is not an image (OpenCV cannot decode it)")
+    if data[:2] == b"\xff\xd8":
+        image = _decode_jpeg(path, data)
+    else:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: is not an image (OpenCV cannot decode it)")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if (image.shape[1], image.shape[0]) != tuple(size):
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
