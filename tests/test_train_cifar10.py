@@ -162,8 +162,9 @@ def test_shell_user_sees_one_line_and_status_2(tmp_path):
                              str(tmp_path / "nope"), "--output", str(tmp_path / "o")],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
-    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in result.stderr
+    # One line and nothing before it: no TensorFlow start-up notices (it is not even loaded).
+    assert result.stderr.startswith("error: --data ") and result.stderr.count("\n") == 1
+    assert result.stdout == ""
 
     help_text = subprocess.run([sys.executable, os.path.join(ROOT, "train_cifar10.py"),
                                 "--help"], capture_output=True, text=True, timeout=60).stdout
@@ -377,3 +378,19 @@ def test_history_comes_back_from_the_checkpoint(finished_run, cifar_dir, tmp_pat
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     assert float(rows[1]["loss"]) == pytest.approx(full["loss"][1])
+
+
+@pytest.mark.parametrize("argv", [["--data", "/nonexistent"], ["--epoch", "1"],
+                                  ["--resume", "--epochs", "3"]])
+def test_mistakes_are_found_before_tensorflow_is_imported(argv, cifar_dir, tmp_path):
+    code = ("import sys, train_cifar10\n"
+            "try:\n"
+            f"    rc = train_cifar10.main({argv + ['--output', str(tmp_path / 'o')]!r})\n"
+            "except SystemExit as stop:\n"
+            "    rc = stop.code\n"
+            "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ROOT}, timeout=60, cwd=ROOT)
+    assert result.stdout.split()[-3:] == ["2", "False", "False"]
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+        "-c: error:" if argv[0] == "--epoch" else "error: ")

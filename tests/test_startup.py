@@ -1,0 +1,51 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyimagesearch.utils import startup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHATTER = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796222450.246147    3084 port.cc:153] oneDNN custom operations are on. You may "
+    "see slightly different numerical results.\n",
+    "I0000 00:00:1796222450.247490    3084 cudart_stub.cc:31] Could not find cuda drivers on your "
+    "machine, GPU will not be used.\n",
+    "E0000 00:00:1796222454.427772    3084 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
+    "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n",
+    "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not "
+    "find cuda drivers on your machine, GPU will not be used.\n",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.\n",
+]
+KEPT = [
+    "E0000 00:00:1796222454.427772    3084 gpu_device.cc:52] out of memory allocating 4 GiB\n",
+    "Traceback (most recent call last):\n",
+    "UserWarning: something a user should see\n",
+    "error: --data x does not exist\n",
+]
+
+
+def test_chatter_is_told_from_what_matters():
+    assert all(startup._is_chatter(line) for line in CHATTER)
+    assert not any(startup._is_chatter(line) for line in KEPT)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+                    reason="the notices are TensorFlow's")
+def test_keras_loads_without_a_word_on_stderr():
+    """TensorFlow 2.21 printed 6-7 C++ log lines at import, whatever TF_CPP_MIN_LOG_LEVEL said."""
+    code = ("import sys\n"
+            "from pyimagesearch.utils import startup\n"
+            "keras = startup.import_keras()\n"
+            "print('warning of our own', file=sys.stderr)\n"
+            "print(keras.backend.backend())")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "PYTHONPATH": ROOT}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "tensorflow"
+    assert result.stderr == "warning of our own\n"
