@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from config import tiny_imagenet_config as config
 from pyimagesearch.utils import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
-from pyimagesearch.utils.cli import ArgumentParser, handle_user_errors, positive_int
+from pyimagesearch.utils.cli import (ArgumentParser, handle_user_errors, positive_int,
+                                     random_seed)
 
 SPLITS = ("train", "val", "test")
 
@@ -35,7 +36,7 @@ def get_args_parser() -> ArgumentParser:
                         help="folder for train.hdf5, val.hdf5, test.hdf5 and mean.json")
     parser.add_argument("--test-per-class", type=positive_int, default=config.TEST_PER_CLASS,
                         help="training images per class carved out as the test split")
-    parser.add_argument("--seed", type=int, default=config.SPLIT_SEED,
+    parser.add_argument("--seed", type=random_seed, default=config.SPLIT_SEED,
                         help="random_state of the stratified test split")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="threads decoding JPEGs")

@@ -26,7 +26,8 @@ def get_args_parser() -> ArgumentParser:
                         help="cifar-10-python.tar.gz, a cifar-10-batches-py/ folder, or a folder "
                              "holding either; by default the official archive is downloaded")
     add_training_arguments(parser, config)
-    parser.add_argument("--momentum", type=float, default=config.MOMENTUM, help="SGD momentum")
+    parser.add_argument("--momentum", type=fraction, default=config.MOMENTUM,
+                        help="SGD momentum (0 to below 1)")
     parser.fixed_on_resume.add("momentum")  # part of the checkpoint's optimizer
     parser.add_argument("--shift", type=fraction, default=config.SHIFT,
                         help="largest random shift, as a fraction of width and height (0: none)")

@@ -147,7 +147,11 @@ def test_user_errors(cifar_dir, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("flag", [["--epochs", "0"], ["--batch-size", "-4"], ["--lr", "0"],
                                   ["--lr", "fast"], ["--shift", "1.5"],
-                                  ["--mixed-precision", "int8"]])
+                                  ["--mixed-precision", "int8"],
+                                  # crashed with a traceback (NumPy's seed range), trained with
+                                  # NaN momentum, or deleted checkpoints it was told to keep:
+                                  ["--seed", "-1"], ["--seed", str(2**32)], ["--momentum", "nan"],
+                                  ["--momentum", "1.5"], ["--keep-checkpoints", "-1"]])
 def test_bad_flags_exit_2_in_one_line(flag, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_cifar10.main(flag)
@@ -394,3 +398,14 @@ def test_mistakes_are_found_before_tensorflow_is_imported(argv, cifar_dir, tmp_p
     assert result.stdout.split()[-3:] == ["2", "False", "False"]
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(
         "-c: error:" if argv[0] == "--epoch" else "error: ")
+
+
+def test_resume_with_fewer_epochs_than_trained_is_refused(finished_run, cifar_dir, tmp_path,
+                                                          capsys):
+    """It saved the checkpoint as the final model and recorded --epochs 1 for 2 epochs."""
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    os.remove(tmp_path / f"{NAME}.keras")  # unfinished: 2 epochs checkpointed
+    err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "1",
+                          "--resume"])
+    assert "already trained 2 epochs, more than --epochs 1" in err
+    assert not (tmp_path / f"{NAME}.keras").exists()

@@ -64,6 +64,14 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def random_seed(text: str) -> int:
+    """argparse type: a random seed, 0 to 2**32 - 1 (what NumPy and scikit-learn take)."""
+    value = _whole_number(text, 0)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be below 2**32, got {value}")
+    return value
+
+
 def _finite_float(text: str, ok, requirement: str) -> float:
     try:
         value = float(text)
@@ -115,12 +123,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
                              "the decay restarts from this rate at the resumed epoch")
     parser.add_argument("--power", type=non_negative_float, default=config.POWER,
                         help="power of the polynomial LR decay (1: linear, 0: constant)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=random_seed, default=None,
                         help="seed for a repeatable run (also makes TensorFlow deterministic)")
     parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
     parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
                         help="save a checkpoint every this many epochs")
-    parser.add_argument("--keep-checkpoints", type=int, default=config.KEEP_CHECKPOINTS,
+    parser.add_argument("--keep-checkpoints", type=non_negative_int,
+                        default=config.KEEP_CHECKPOINTS,
                         help="how many of the newest checkpoints to keep (0: all)")
     parser.add_argument("--mixed-precision", choices=PRECISIONS,
                         default=getattr(config, "MIXED_PRECISION", "auto"),

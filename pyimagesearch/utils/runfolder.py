@@ -227,6 +227,10 @@ def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, path
     if initial_epoch >= args.epochs and finished:
         raise UserError(f"the run in {paths.output} has already trained {initial_epoch} of "
                         f"--epochs {args.epochs}; pass a larger --epochs to train further")
+    if initial_epoch > args.epochs:  # its settings would claim fewer epochs than it has
+        raise UserError(f"the run in {paths.output} has already trained {initial_epoch} epochs, "
+                        f"more than --epochs {args.epochs}; pass --epochs {initial_epoch} or "
+                        "more")
     new_lr = args.lr if asked_to_resume and "lr" in typed else None
     args.lr_restarts = _lr_restarts(saved, initial_epoch, new_lr)
     args.lr = saved.get("lr", args.lr)
