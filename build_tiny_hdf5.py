@@ -20,9 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from config import tiny_imagenet_config as config
-from pyimagesearch.utils import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
-from pyimagesearch.utils.cli import (ArgumentParser, handle_user_errors, positive_int,
-                                     random_seed)
+from pyimagesearch import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
+from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int, random_seed
 
 SPLITS = ("train", "val", "test")
 
@@ -139,8 +138,8 @@ def _check_existing(args, layout):
     """Which splits still need building; refuses to redo a finished build without --force."""
     import h5py
 
+    from pyimagesearch.errors import UserError
     from pyimagesearch.io import is_complete
-    from pyimagesearch.utils.errors import UserError
 
     paths = {s: os.path.join(args.hdf5_dir, f"{s}.hdf5") for s in SPLITS}
     done = {s for s, p in paths.items() if is_complete(p)}
@@ -170,9 +169,10 @@ def main(argv=None) -> int:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
+    from pyimagesearch import atomic
     from pyimagesearch.datasets.tinyimagenet import list_errors, parse_layout
-    from pyimagesearch.utils import atomic, runfolder
-    from pyimagesearch.utils.errors import UserError
+    from pyimagesearch.errors import UserError
+    from pyimagesearch.training import run
 
     started = time.time()
     layout = parse_layout(args.dataset_dir)
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     if args.test_per_class >= counts.min():
         raise UserError(f"--test-per-class {args.test_per_class} leaves no training images for "
                         f"a class with {counts.min()}; pass a smaller --test-per-class")
-    runfolder.check_writable(args.hdf5_dir, flag="--hdf5-dir")
+    run.check_writable(args.hdf5_dir, flag="--hdf5-dir")
     todo = _check_existing(args, layout)
     for stale in glob.glob(os.path.join(args.hdf5_dir, ".*.tmp.hdf5")):
         os.remove(stale)  # left by an interrupted build

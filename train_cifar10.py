@@ -4,19 +4,20 @@
     python train_cifar10.py                          # download CIFAR-10, train 70 epochs
     python train_cifar10.py --data cifar-10-python.tar.gz --output runs/a
     python train_cifar10.py --output runs/a --resume # continue from the last checkpoint
+    python train_cifar10.py --data cifar-10-python.tar.gz --evaluate runs/a/minigooglenet_cifar10.keras
 
 Writes to --output: minigooglenet_cifar10.keras (the final model, which takes
-raw uint8 images), .json and .png (history), _report.txt (test-set report),
-_args.json (resolved settings) and checkpoints/.
+raw uint8 images), .json and .png (history), _eval.json, _report.txt and
+_confusion.png (the test split), _args.json (resolved settings) and checkpoints/.
 """
 
 import argparse
 import sys
 
 from config import cifar10_config as config
-from pyimagesearch.utils import startup
-from pyimagesearch.utils.cli import (RESUMABLE, ArgumentParser, add_training_arguments, fraction,
-                                     handle_user_errors)
+from pyimagesearch import startup
+from pyimagesearch.cli import ArgumentParser, fraction, handle_user_errors
+from pyimagesearch.training.flags import RESUMABLE, add_training_arguments
 
 
 def get_args_parser() -> ArgumentParser:
@@ -40,88 +41,51 @@ def get_args_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
-
     from pyimagesearch.datasets.cifar10 import load_cifar10
-    from pyimagesearch.utils import runfolder
+    from pyimagesearch.training import run
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
-    paths = runfolder.RunPaths(args.output, config.MODEL_NAME)
-    settled = None
-    if args.find_lr:
-        runfolder.check_writable(args.output)
-    elif not runfolder.wants_distribution(args):
-        settled = runfolder.settle(parser, argv, args, paths)
+    paths = run.RunPaths(args.output, config.MODEL_NAME)
+    settled = run.check_before_keras(parser, argv, args, paths)
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
 
     keras = startup.import_keras()
-    import numpy as np
-
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import atomic, distributed, reports, runs
-    from pyimagesearch.utils.backend import seed_everything
+    from pyimagesearch.training import distributed, engine
 
-    if args.find_lr:
-        lr_range = runs.prepare_lr_find(args, paths)
-        initial_epoch, checkpoint = 0, None
-    else:
-        args, initial_epoch, checkpoint = runs.prepare_run(parser, argv, args, paths, settled)
-    replicas = distributed.current()
-
-    if keras.config.image_data_format() == "channels_first":
-        x_train, x_test = x_train.transpose(0, 3, 1, 2), x_test.transpose(0, 3, 1, 2)
+    test = ArrayBatches(x_test, y_test, max(args.batch_size, 256), shuffle=False)
+    if args.evaluate:
+        engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
+        return 0
+    args, initial_epoch, checkpoint, lr = engine.prepare(parser, argv, args, paths, settled)
     print(f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images", flush=True)
 
-    if args.seed is not None:
-        seed_everything(args.seed)
     def new_model(learning_rate):
         network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
         # Per-pixel mean image of the training set, carried inside the model.
-        mean = x_train.mean(axis=0, dtype=np.float64)
-        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate,
-                                                     momentum=args.momentum),
+        model = with_preprocessing(network, x_train.mean(axis=0, dtype="float64"),
+                                   name=config.MODEL_NAME)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=args.momentum),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    augment = RandomAffine(shift=args.shift, flip=args.flip,
-                           data_format=keras.config.image_data_format())
-    if args.find_lr:  # every batch whole: the test reads each batch's loss
-        train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment,
-                             seed=args.seed, multiple=args.batch_size)
-        runs.find_lr(new_model(lr_range), train, paths, args,
-                     title="MiniGoogLeNet on CIFAR-10: learning-rate range test")
+    batches = engine.batch_kwargs(args)
+    train = ArrayBatches(x_train, y_train, args.batch_size, **batches,
+                         augment=RandomAffine(shift=args.shift, flip=args.flip),
+                         seed=engine.data_seed(checkpoint, args.seed))
+    model = engine.model_for(checkpoint, initial_epoch, args.epochs, new_model, lr,
+                             len(class_names), x_train.shape[1:])
+    if args.find_lr:
+        engine.find_lr(model, train, paths, args, "MiniGoogLeNet on CIFAR-10")
         return 0
-
-    if checkpoint:
-        print(f"resuming from {checkpoint}: epoch {initial_epoch} of {args.epochs} done",
-              flush=True)
-        model = runs.load_checkpoint(checkpoint)
-        runs.check_model_fits(model, checkpoint, len(class_names), x_train.shape[1:])
-    else:
-        model = new_model(args.lr)
-    runs.write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
-
-    train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment,
-                         seed=runs.data_seed(checkpoint, args.seed), **replicas.batch_kwargs())
-    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False, **replicas.batch_kwargs())
-    runs.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
-               class_names=class_names,
-               title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}", validation_data=val)
-
-    test = ArrayBatches(x_test, y_test, max(args.batch_size, 256), shuffle=False)
-    probs = distributed.predict(model, test, verbose=args.verbose if replicas.chief else 0)
-    if not replicas.chief:
-        return 0
-    title = f"{config.MODEL_NAME} after {args.epochs} epochs"
-    report = reports.classification_summary(y_test, probs.argmax(axis=1), class_names, title)
-    atomic.write_text(paths.file("_report.txt"), report)
-    reports.plot_confusion_matrix(y_test, probs.argmax(axis=1), class_names,
-                                  paths.file("_confusion.png"), title)
-    print(report)
-    print(f"wrote {paths.model}, {paths.history}, {paths.plot}, "
-          f"{paths.file('_report.txt')}, {paths.file('_confusion.png')}, {paths.args}")
+    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False,
+                       **distributed.current().batch_kwargs())
+    engine.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
+                 class_names=class_names, title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
+                 validation_data=val)
+    engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
     return 0
 
 

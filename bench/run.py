@@ -19,6 +19,7 @@ table and writes the figures as JSON.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -30,9 +31,9 @@ import tempfile
 import time
 import zipfile
 
+from pyimagesearch import startup  # noqa: F401  (TensorFlow's log level, before it loads)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULT_ZIP = os.path.join(ROOT, "..", "shared", "data", "tiny-imagenet-200-subset.zip")
 BATCH = 64          # both recipes' batch size
@@ -200,7 +201,7 @@ def part_train(args) -> dict:
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.utils import precision
+    from pyimagesearch.training import precision
 
     ours = args.way == "ours"
     steps = args.warmup + args.steps
@@ -300,7 +301,7 @@ def run_part(name: str, args, **extra) -> dict:
 # ---------------------------------------------------------------- the whole run
 
 def machine() -> dict:
-    from pyimagesearch.utils.backend import _cpu_flags, _cpu_name
+    from pyimagesearch.backend import _cpu_flags, _cpu_name
 
     flags = _cpu_flags()
     return {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -323,8 +324,11 @@ def versions() -> dict:
 def prepare_layout(args) -> str:
     """Unzips the Tiny ImageNet download (or writes a synthetic one) under the work folder."""
     if args.synthetic:
-        sys.path.insert(0, os.path.join(ROOT, "tests"))
-        from tiny_data import write_tiny_imagenet
+        spec = importlib.util.spec_from_file_location(
+            "tiny_data", os.path.join(ROOT, "tests", "tiny_data.py"))
+        tiny_data = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tiny_data)
+        write_tiny_imagenet = tiny_data.write_tiny_imagenet
 
         return write_tiny_imagenet(os.path.join(args.workdir, "layout"), classes=200,
                                    train_per_class=100, val_per_class=10)

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pyimagesearch.utils import startup
-from pyimagesearch.utils.cli import ArgumentParser, handle_user_errors, positive_int
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch import startup
+from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int
+from pyimagesearch.errors import UserError
 
 
 def get_args_parser() -> ArgumentParser:
@@ -104,7 +104,7 @@ def class_names(model_path: str, classes: int, names_file: str | None = None) ->
         UserError: the names file cannot be read, or the names found are not
             `classes` many.
     """
-    from pyimagesearch.utils.runs import saved_class_names
+    from pyimagesearch.io.checkpoints import saved_class_names
 
     if names_file:
         try:
@@ -199,7 +199,7 @@ def load_model(path: str) -> tuple["keras.Model", tuple[int, int], bool]:
     """
     import keras
 
-    from pyimagesearch.utils.runs import load_checkpoint
+    from pyimagesearch.io.checkpoints import load_checkpoint
 
     model = load_checkpoint(path, "--model", "pass a .keras file saved by a training script")
     channels_first = keras.config.image_data_format() == "channels_first"
@@ -223,9 +223,9 @@ def main(argv=None) -> int:
 
 def _predict(args) -> int:
     """`main` once the arguments are parsed."""
-    from pyimagesearch.utils import atomic
-    from pyimagesearch.utils.checkpointfile import check_keras_file
-    from pyimagesearch.utils.runfolder import check_writable
+    from pyimagesearch import atomic
+    from pyimagesearch.io.checkpoints import check_keras_file
+    from pyimagesearch.training.run import check_writable
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
     check_keras_file(args.model, "--model", "pass a .keras file saved by a training script")
@@ -233,7 +233,7 @@ def _predict(args) -> int:
     if args.json:
         check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
     keras = startup.import_keras()
-    from pyimagesearch.utils.reports import short_name
+    from pyimagesearch.evaluation.reports import short_name
 
     model, size, channels_first = load_model(args.model)
     names = class_names(args.model, model.output_shape[-1], args.class_names)

@@ -14,14 +14,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import train_cifar10  # noqa: E402
-from pyimagesearch.utils import distributed, runs  # noqa: E402
+import train_cifar10
+from pyimagesearch.training import distributed, engine
 
 DUMP = sys.argv[1]
 seen = {}
-_train, _predict = runs.train, distributed.predict
+_train, _predict = engine.train, distributed.predict
 
 
 def _recording_train(model, data, *args, **kwargs):
@@ -37,7 +35,7 @@ def _recording_predict(model, data, verbose=0):
     return seen["probs"]
 
 
-runs.train, distributed.predict = _recording_train, _recording_predict
+engine.train, distributed.predict = _recording_train, _recording_predict
 status = train_cifar10.main(sys.argv[2:])
 if status == 0:
     stem = os.path.join(DUMP, f"process_{distributed.current().process}")

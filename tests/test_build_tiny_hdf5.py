@@ -185,7 +185,7 @@ def test_an_interrupted_build_leaves_nothing(built, tmp_path, monkeypatch, capsy
 def test_a_failed_mean_json_write_is_one_line_and_a_rerun_writes_it(built, tmp_path,
                                                                     monkeypatch, capsys):
     tree, _ = built
-    from pyimagesearch.utils import atomic
+    from pyimagesearch import atomic
 
     def full(path, obj):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
@@ -218,7 +218,7 @@ def _build_in_child(tree, out, limit=None):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": ROOT}
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "build_tiny_hdf5.py"), "--dataset-dir", tree,
          "--hdf5-dir", str(out), "--test-per-class", "3", "--workers", "2"],

@@ -6,8 +6,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pyimagesearch.callbacks import EpochCheckpoint, TrainingMonitor, latest_checkpoint
-from pyimagesearch.utils import atomic
+from pyimagesearch import atomic
+from pyimagesearch.callbacks import EpochCheckpoint, TrainingMonitor
+from pyimagesearch.io.checkpoints import list_checkpoints
 
 
 def _tiny_model():
@@ -96,7 +97,7 @@ def test_epoch_checkpoint_every_keep_and_last(tmp_path):
     model.fit(x, y, epochs=5, batch_size=8, verbose=0,
               callbacks=[EpochCheckpoint(folder, prefix="tiny", every=2, keep=2)])
     assert sorted(os.listdir(folder)) == ["tiny_epoch_004.keras", "tiny_epoch_005.keras"]
-    epoch, path = latest_checkpoint(folder, "tiny")
+    epoch, path = list_checkpoints(folder, "tiny")[-1]
     assert epoch == 5
     restored = keras.models.load_model(path)
     assert int(restored.optimizer.iterations.numpy()) == 10  # 5 epochs x 2 steps

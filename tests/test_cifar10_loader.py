@@ -8,7 +8,7 @@ from cifar_data import CLASSES, make_images, write_cifar
 
 from pyimagesearch.datasets import cifar10
 from pyimagesearch.datasets.cifar10 import load_cifar10
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.errors import UserError
 
 
 def _expected():

@@ -2,8 +2,9 @@ import importlib
 
 import pytest
 
-from pyimagesearch.utils.cli import RESUMABLE, handle_user_errors
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.cli import handle_user_errors
+from pyimagesearch.errors import UserError
+from pyimagesearch.training.flags import RESUMABLE
 
 
 def test_user_errors_and_ctrl_c(capsys):

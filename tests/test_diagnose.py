@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from synthetic_histories import KINDS, make, spoil
 
-from pyimagesearch.diagnose import diagnose, load, main, normalise
+from pyimagesearch.diagnose import load, main
+from pyimagesearch.evaluation.diagnosis import diagnose, normalise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HISTORIES = os.path.join(ROOT, "tests", "data", "histories")

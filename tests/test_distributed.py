@@ -15,10 +15,11 @@ import pytest
 
 import pyimagesearch.nn  # noqa: F401  (registers the models' layers)
 import train_cifar10
+from pyimagesearch import cli
 from pyimagesearch.datasets.cifar10 import load_cifar10
+from pyimagesearch.errors import UserError
 from pyimagesearch.io import ArrayBatches
-from pyimagesearch.utils import cli, distributed
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.training import distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "distributed_worker.py")
@@ -157,7 +158,7 @@ def _run(tmp_path, tag, argv, processes=2, timeout=420, **env):
     """Runs `processes` worker processes to the end (or kills them); returns their logs."""
     dump = tmp_path / tag
     dump.mkdir()
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT,
            "PYTHONUNBUFFERED": "1", "XLA_FLAGS": "",
            # Later launches reuse the first one's compiled steps.
            "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),

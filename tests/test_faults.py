@@ -19,7 +19,7 @@ import pyimagesearch.nn  # noqa: F401  (registers the models' layers, as the REA
 from pyimagesearch.io import is_complete
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
 pytestmark = pytest.mark.slow
 
 

@@ -7,10 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from pyimagesearch.io import (HDF5DatasetGenerator, HDF5DatasetWriter, check_hdf5, is_complete,
-                              read_class_names)
+from pyimagesearch.errors import UserError
+from pyimagesearch.io import HDF5DatasetGenerator, HDF5DatasetWriter, check_hdf5, is_complete
 from pyimagesearch.preprocessing import MeanPreprocessor
-from pyimagesearch.utils.errors import UserError
 
 
 def _write(path, n=50, shape=(8, 8, 3), chunk=4):
@@ -33,8 +32,7 @@ def test_writer_stores_uint8_labels_names_and_completion(tmp_path):
         assert [n.decode() for n in db["class_names"][:3]] == ["c0", "c1", "c2"]
         assert db.attrs["complete"]
     assert is_complete(path) and os.listdir(tmp_path) == ["a.hdf5"]
-    assert read_class_names(path)[:2] == ["c0", "c1"]
-    assert HDF5DatasetGenerator(path, 8).class_names == read_class_names(path)
+    assert HDF5DatasetGenerator(path, 8).class_names[:2] == ["c0", "c1"]
 
 
 def test_an_interrupted_writer_leaves_no_file(tmp_path):
@@ -242,7 +240,7 @@ def test_images_of_another_shape(tmp_path):
 _LIMITED_WRITES = r"""
 import importlib.util, os, resource, signal, sys
 import numpy as np
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.errors import UserError
 spec = importlib.util.spec_from_file_location("writer", sys.argv[1])
 writer_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(writer_module)  # without pyimagesearch.io's imports (Keras)

@@ -93,7 +93,7 @@ def test_saved_model_reloads_with_the_same_outputs(tmp_path):
 
 
 def test_tensorflow_runs_the_fused_kernel(monkeypatch):
-    from pyimagesearch.utils import backend
+    from pyimagesearch import backend
 
     calls = []
     fused = backend.fused_batch_norm

@@ -5,7 +5,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pyimagesearch.callbacks.lrfinder import LRFinder, lr_schedule, plot_lr_find, smooth, suggest_lr
+from pyimagesearch.callbacks.lrfinder import LRFinder
+from pyimagesearch.evaluation.figures import plot_lr_find
+from pyimagesearch.evaluation.lr_range import lr_schedule, smooth, suggest_lr
 
 
 def _curve(lrs, best=0.1, seed=0):

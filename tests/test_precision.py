@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import train_cifar10
-from pyimagesearch.utils import cli, precision
+from pyimagesearch.training import flags, precision
 
 NAME = "minigooglenet_cifar10"
 
@@ -35,7 +35,7 @@ def test_auto_keeps_float32_for_jax_on_a_cpu_but_not_on_a_gpu():
 
 
 def test_explicit_choices_and_the_command_line_agree():
-    assert precision.CHOICES == cli.PRECISIONS
+    assert precision.CHOICES == flags.PRECISIONS
     assert precision.resolve("fp16")[0] == "fp16"
     assert precision.resolve("off")[0] == "off"
     with pytest.raises(ValueError, match="choice"):

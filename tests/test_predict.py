@@ -10,16 +10,15 @@ import cv2
 import keras
 import numpy as np
 import pytest
-
 from tiny_data import write_damaged_jpeg
 
 from pyimagesearch import predict
 from pyimagesearch.datasets.tinyimagenet import decode_image
+from pyimagesearch.errors import UserError
+from pyimagesearch.io.checkpoints import save_model
 from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
 from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
 from pyimagesearch.preprocessing import with_preprocessing
-from pyimagesearch.utils.errors import UserError
-from pyimagesearch.utils.runs import save_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",

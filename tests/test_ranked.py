@@ -1,16 +1,17 @@
 import numpy as np
 import pytest
 
-from pyimagesearch.utils.ranked import rank5_accuracy
+from pyimagesearch.evaluation.metrics import rank5_accuracy, rank_k_accuracy
 
 
-def _brute_force(preds, labels):
-    rank1 = rank5 = 0
+def _brute_force(preds, labels, k):
+    """A hit when the true class is among the first k of a descending sort in which tied
+    scores go to the higher class index first (scikit-learn's order)."""
+    hits = []
     for row, label in zip(preds, labels):
-        order = list(np.argsort(-row, kind="stable"))
-        rank1 += order[0] == label
-        rank5 += label in order[:5]
-    return rank1 / len(labels), rank5 / len(labels)
+        order = sorted(range(len(row)), key=lambda c: (-row[c], -c))
+        hits.append(label in order[:k])
+    return np.mean(hits)
 
 
 @pytest.mark.parametrize("levels", [None, 3, 7])
@@ -20,17 +21,21 @@ def test_matches_brute_force_including_ties(levels):
     if levels:  # few distinct values: many ties, some straddling the top-5 boundary
         preds = np.floor(preds * levels) / levels
     labels = rng.integers(0, 12, size=500)
-    assert rank5_accuracy(preds, labels) == pytest.approx(_brute_force(preds, labels))
+    assert rank5_accuracy(preds, labels) == pytest.approx(
+        (_brute_force(preds, labels, 1), _brute_force(preds, labels, 5)))
+    assert rank_k_accuracy(preds, labels, 3) == pytest.approx(_brute_force(preds, labels, 3))
 
 
 def test_known_values():
     preds = np.array([[0.1, 0.9, 0, 0, 0, 0, 0],       # true 1: rank 1
                       [0.3, 0.2, 0.1, 0.15, 0.05, 0.1, 0.1],  # true 4: last
-                      [0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0]])  # true 4: ties, 5th in stable order
+                      [0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0]])  # true 4: 3rd (ties: 5, 4, ...)
     rank1, rank5 = rank5_accuracy(preds, [1, 4, 4])
     assert rank1 == pytest.approx(1 / 3)
     assert rank5 == pytest.approx(2 / 3)
-    assert rank5_accuracy(preds[2:], [5]) == (0.0, 0.0)  # class 5 is 6th: ties go to lower indices
+    assert rank5_accuracy(preds[2:], [1]) == (0.0, 0.0)  # class 1 is 6th: ties go to higher
+    assert rank5_accuracy(preds[2:], [5]) == (0.0, 1.0)  # indices first
+    assert rank_k_accuracy(np.eye(3)[:1], [2], k=10) == 1.0  # k beyond the classes: a hit
 
 
 def test_shape_mismatch():

@@ -3,7 +3,8 @@ import os
 import matplotlib.image
 import numpy as np
 
-from pyimagesearch.utils.reports import classification_summary, plot_confusion_matrix, short_name
+from pyimagesearch.evaluation.figures import plot_confusion_matrix
+from pyimagesearch.evaluation.reports import classification_summary, short_name
 
 
 def test_confusion_matrix_counts_and_png(tmp_path):

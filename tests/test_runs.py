@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from pyimagesearch.utils.runfolder import _lr_restarts
+from pyimagesearch.training.run import _lr_restarts
 
 
 def test_resume_with_a_new_lr_adds_a_restart():
@@ -43,7 +43,7 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
     import numpy as np
 
     from pyimagesearch.io import ArrayBatches
-    from pyimagesearch.utils import runs
+    from pyimagesearch.training import engine
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
@@ -53,10 +53,10 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
                                   power=1.0, lr_restarts={}, verbose=0,
                                   tensorboard=False)
         keras.utils.set_random_seed(1)  # as the scripts do, before building or loading
-        model = runs.load_checkpoint(checkpoint) if checkpoint else _dropout_model()
+        model = engine.load_checkpoint(checkpoint) if checkpoint else _dropout_model()
         folder.mkdir(exist_ok=True)
-        paths = runs.RunPaths(str(folder), "m")
-        runs.train(model, ArrayBatches(x, y, 8, seed=2), paths, args, initial_epoch,
+        paths = engine.RunPaths(str(folder), "m")
+        engine.train(model, ArrayBatches(x, y, 8, seed=2), paths, args, initial_epoch,
                    title="t", checkpoint=checkpoint)
         return model, paths
 

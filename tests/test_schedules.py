@@ -1,6 +1,6 @@
 import pytest
 
-from pyimagesearch.utils.schedules import PolynomialDecay
+from pyimagesearch.training.schedules import PolynomialDecay
 
 
 def test_linear_decay_of_the_recipe():

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from pyimagesearch.utils import startup
+from pyimagesearch import startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,7 @@ def test_chatter_is_told_from_what_matters():
 def test_keras_loads_without_a_word_on_stderr():
     """TensorFlow 2.21 printed 6-7 C++ log lines at import, whatever TF_CPP_MIN_LOG_LEVEL said."""
     code = ("import sys\n"
-            "from pyimagesearch.utils import startup\n"
+            "from pyimagesearch import startup\n"
             "keras = startup.import_keras()\n"
             "print('warning of our own', file=sys.stderr)\n"
             "print(keras.backend.backend())")

@@ -6,7 +6,7 @@ import pytest
 from tiny_data import wnid, write_tiny_imagenet
 
 from pyimagesearch.datasets.tinyimagenet import decode_image, parse_layout
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.errors import UserError
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Keras callbacks: the training monitor and epoch checkpoints."""
+"""Keras callbacks: the training monitor, epoch checkpoints, divergence and the LR range test."""
 
-from pyimagesearch.callbacks.epochcheckpoint import EpochCheckpoint, latest_checkpoint
-from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor, load_history, plot_history
+from pyimagesearch.callbacks.divergence import StopOnDivergence
+from pyimagesearch.callbacks.epochcheckpoint import EpochCheckpoint
+from pyimagesearch.callbacks.lrfinder import LRFinder
+from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 
-__all__ = ["EpochCheckpoint", "TrainingMonitor", "latest_checkpoint", "load_history",
-           "plot_history"]
+__all__ = ["EpochCheckpoint", "LRFinder", "StopOnDivergence", "TrainingMonitor"]

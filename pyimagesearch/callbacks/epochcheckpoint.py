@@ -1,62 +1,13 @@
-"""EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically.
+"""EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically
+(the format: `pyimagesearch.io.checkpoints`)."""
 
-A checkpoint is a `.keras` file (architecture, weights, optimizer state)
-with one more member, `pyimagesearch_state.json`: the model's random-number
-generator states (augmentation, dropout) and the backend's global one (which
-Keras's torch backend uses for unseeded dropout), which Keras does not restore
-on loading, and whatever the training script adds (the data order's seed), so a
-resumed run continues exactly as an uninterrupted one would.
-"""
-
-import json
 import math
 import os
-import zipfile
 
 import keras
-import numpy as np
 
-from pyimagesearch.utils import atomic, distributed
-from pyimagesearch.utils.backend import global_rng_state
-from pyimagesearch.utils.checkpointfile import (  # noqa: F401  (the format's readers)
-    STATE_MEMBER, check_keras_file, list_checkpoints, read_checkpoint_state)
-from pyimagesearch.utils.errors import UserError
-
-def _rng_variables(model: keras.Model) -> list:
-    return [v for v in model.variables if "seed_generator_state" in v.path]
-
-
-def save_checkpoint(model: keras.Model, path: str, state: dict | None = None) -> None:
-    """Saves `model` and its RNG states (plus `state`) to `path` atomically.
-
-    Raises:
-        OSError: the file could not be written; `path` is left as it was.
-    """
-    full = {"rng": [np.asarray(v.numpy()).tolist() for v in _rng_variables(model)],
-            "backend_rng": global_rng_state(), **(state or {})}
-    with atomic.atomic_path(path) as tmp, distributed.local():  # one process may save alone
-        model.save(tmp)
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(STATE_MEMBER, json.dumps(full))
-
-
-def restore_rng_state(model: keras.Model, state: dict) -> None:
-    """Puts the model's RNG states saved by `save_checkpoint` back into `model`.
-
-    (The backend's global state, `state["backend_rng"]`, is restored once `fit`
-    has begun: see `pyimagesearch.utils.runs.train`.)
-    """
-    saved = state.get("rng", [])
-    variables = _rng_variables(model)
-    if len(saved) == len(variables):
-        for variable, value in zip(variables, saved):
-            variable.assign(np.asarray(value, dtype=variable.dtype))
-
-
-def latest_checkpoint(folder: str, prefix: str = "") -> tuple[int, str] | None:
-    """`(epoch, path)` of the newest checkpoint in `folder`, or None."""
-    found = list_checkpoints(folder, prefix)
-    return found[-1] if found else None
+from pyimagesearch.errors import UserError
+from pyimagesearch.io.checkpoints import list_checkpoints, save_checkpoint
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

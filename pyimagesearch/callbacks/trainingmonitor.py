@@ -1,24 +1,13 @@
 """TrainingMonitor: the per-epoch history JSON and loss/accuracy plot."""
 
-import json
 import os
 
 import keras
 
-from pyimagesearch.utils import atomic
-from pyimagesearch.utils.plots import plot_history
-
-# Metric names older Keras versions used, mapped to today's.
-_RENAMED = {"acc": "accuracy", "val_acc": "val_accuracy", "lr": "learning_rate"}
-
-
-def load_history(path: str) -> dict[str, list]:
-    """Reads a history JSON (this monitor's or the classic one's), keys normalised."""
-    with open(path, encoding="utf-8") as f:
-        history = json.load(f)
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
-        raise ValueError(f"{path} is not a training history (a dict of lists)")
-    return {_RENAMED.get(k, k): v for k, v in history.items()}
+from pyimagesearch import atomic
+from pyimagesearch.evaluation.diagnosis import diagnose
+from pyimagesearch.evaluation.figures import plot_history
+from pyimagesearch.evaluation.history import RENAMED, read_history
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -60,9 +49,9 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.history = {}
         if self.start_at > 0 and self.initial_history is not None:
-            old = {_RENAMED.get(k, k): list(v) for k, v in self.initial_history.items()}
+            old = {RENAMED.get(k, k): list(v) for k, v in self.initial_history.items()}
         elif self.start_at > 0 and self.json_path and os.path.exists(self.json_path):
-            old = load_history(self.json_path)
+            old = read_history(self.json_path)
         else:
             old = {}
         self.history = {k: v[: self.start_at] for k, v in old.items()}
@@ -74,7 +63,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             logs["learning_rate"] = self.model.optimizer.learning_rate
         history = {k: list(v[:epoch]) for k, v in self.history.items()}
         for key, value in logs.items():
-            key = _RENAMED.get(key, key)
+            key = RENAMED.get(key, key)
             values = history.setdefault(key, [])
             # A metric first logged after some epochs is padded so lists stay aligned.
             values.extend([None] * (epoch - len(values)))
@@ -88,8 +77,6 @@ class TrainingMonitor(keras.callbacks.Callback):
         if self.json_path:
             atomic.write_json(self.json_path, self.history)
         if self.diagnosis_path:
-            from pyimagesearch.diagnose import diagnose
-
             self.diagnosis = diagnose(self.history)
             atomic.write_text(self.diagnosis_path,
                               self.diagnosis.text(self.json_path or self.fig_path))

@@ -13,7 +13,7 @@ import tarfile
 
 import numpy as np
 
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.errors import UserError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"

@@ -1,9 +1,20 @@
-"""Datasets of batches: seeded, resumable orders over arrays and HDF5 files."""
+"""Reading and writing: seeded, resumable batches over arrays and HDF5 files, the HDF5
+writer, and the checkpoint format (`pyimagesearch.io.checkpoints`).
 
-from pyimagesearch.io.batches import ArrayBatches, ShuffledBatches
-from pyimagesearch.io.hdf5datasetgenerator import (HDF5DatasetGenerator, check_hdf5,
-                                                   read_class_names)
-from pyimagesearch.io.hdf5datasetwriter import HDF5DatasetWriter, is_complete
+Names are loaded on first use, so reading a checkpoint's or HDF5 file's
+header does not import Keras.
+"""
 
-__all__ = ["ArrayBatches", "HDF5DatasetGenerator", "ShuffledBatches", "HDF5DatasetWriter", "check_hdf5", "is_complete",
-           "read_class_names"]
+import importlib
+
+_WHERE = {"ArrayBatches": "batches", "ShuffledBatches": "batches",
+          "HDF5DatasetGenerator": "hdf5datasetgenerator", "check_hdf5": "hdf5format",
+          "HDF5DatasetWriter": "hdf5datasetwriter", "is_complete": "hdf5format"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -38,14 +38,23 @@ class ShuffledBatches(keras.utils.PyDataset):
         multiple: cut every batch down to a multiple of this many images (the
             devices a global batch is split across); an epoch's last batch is
             dropped if it holds fewer.
+        data_format: the layout of the batches served: "channels_last" (N, H,
+            W, C, as stored), "channels_first" (N, C, H, W: each batch is
+            transposed after its augmentation, which works on stored images),
+            or None for Keras's `image_data_format()`.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
     """
 
     def __init__(self, labels, batch_size: int, shuffle: bool = True, seed: int | None = None,
                  block: int = 1, classes: int | None = None, binarize: bool = False,
                  preprocessors=None, augment=None, shard: tuple[int, int] = (0, 1),
-                 multiple: int = 1, **kwargs):
+                 multiple: int = 1, data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError("`data_format` must be 'channels_last' or 'channels_first'. "
+                             f"Received: data_format={data_format!r}")
+        self.channels_first = data_format == "channels_first"
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be at least 1. Received: batch_size={batch_size}")
         if not 0 <= shard[0] < shard[1] or multiple % shard[1] or batch_size % multiple:
@@ -119,7 +128,11 @@ class ShuffledBatches(keras.utils.PyDataset):
         images = self.read(rows)
         for preprocessor in self.preprocessors:
             images = preprocessor.preprocess(images)
-        return images
+        return self._layout(images)
+
+    def _layout(self, images: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2)) if self.channels_first \
+            else images
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
@@ -136,6 +149,7 @@ class ShuffledBatches(keras.utils.PyDataset):
                       else self.augment(images, rng))
         for preprocessor in self.preprocessors:
             images = preprocessor.preprocess(images)
+        images = self._layout(images)
         labels = self.labels[rows]
         if self.binarize:
             labels = np.eye(self.classes, dtype="float32")[labels]
@@ -165,6 +179,7 @@ class ArrayBatches(ShuffledBatches):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
+        self.image_shape = tuple(images.shape[1:])
         super().__init__(labels, batch_size, **kwargs)
 
     def read(self, rows: np.ndarray) -> np.ndarray:

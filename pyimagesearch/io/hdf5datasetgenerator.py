@@ -7,8 +7,7 @@ import h5py
 import numpy as np
 
 from pyimagesearch.io.batches import ShuffledBatches
-from pyimagesearch.io.hdf5datasetwriter import FORMAT
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.io.hdf5format import check_hdf5
 
 try:  # the lock h5py's own high-level calls hold, so raw reads never run beside them
     from h5py._objects import phil as _H5_LOCK
@@ -26,56 +25,10 @@ def _available_memory() -> int:
         return 4 << 30
 
 
-def check_hdf5(path: str, data_key: str = "images", image_shape=None) -> None:
-    """Raises a UserError unless `path` is a complete dataset file of this project.
-
-    Checks, in order: the file exists and is HDF5, it carries this project's
-    format mark and completion mark, it holds `data_key` (uint8, 4-D, of
-    `image_shape` if given) and `labels` of the same length.
-    """
-    hint = "rebuild it with build_tiny_hdf5.py --force"
-    if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; build it with build_tiny_hdf5.py or point "
-                        "--hdf5-dir at the folder that holds it")
-    try:
-        db = h5py.File(path, "r")
-    except OSError:
-        raise UserError(f"{path} is not a readable HDF5 file (truncated or damaged); "
-                        f"{hint}") from None
-    with db:
-        if db.attrs.get("format") != FORMAT:
-            raise UserError(f"{path} was not written by this project's HDF5DatasetWriter; "
-                            f"{hint}")
-        if not db.attrs.get("complete"):
-            raise UserError(f"{path} was never finished (its build was interrupted); {hint}")
-        images, labels = db.get(data_key), db.get("labels")
-        if not isinstance(images, h5py.Dataset) or not isinstance(labels, h5py.Dataset):
-            raise UserError(f"{path} lacks its '{data_key}' or 'labels' dataset; {hint}")
-        if images.dtype != np.uint8 or images.ndim != 4 or (
-                image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape)):
-            raise UserError(f"{path} holds {images.dtype} images of shape "
-                            f"{tuple(images.shape[1:])}, not uint8 "
-                            f"{tuple(image_shape or ('H', 'W', 'C'))}; {hint}")
-        if labels.shape != (images.shape[0],):
-            raise UserError(f"{path} has {labels.shape[0]} labels for {images.shape[0]} images; "
-                            f"{hint}")
-        try:  # reading the last chunk finds a file cut short after its header was written
-            images[-1]
-            labels[-1]
-        except OSError:
-            raise UserError(f"{path} is truncated; {hint}") from None
-
-
 def _class_names(db: h5py.File) -> list[str]:
     if "class_names" not in db:
         return []
     return [n.decode() if isinstance(n, bytes) else str(n) for n in db["class_names"][:]]
-
-
-def read_class_names(path: str) -> list[str]:
-    """The class names stored in a dataset file (empty if none)."""
-    with h5py.File(path, "r") as db:
-        return _class_names(db)
 
 
 class HDF5DatasetGenerator(ShuffledBatches):

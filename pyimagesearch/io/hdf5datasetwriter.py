@@ -8,11 +8,9 @@ import re
 import h5py
 import numpy as np
 
-from pyimagesearch.utils import atomic
-from pyimagesearch.utils.errors import UserError
-
-FORMAT = "pyimagesearch-hdf5"   # attribute `format` of every file this project writes
-FORMAT_VERSION = 1
+from pyimagesearch import atomic
+from pyimagesearch.errors import UserError
+from pyimagesearch.io.hdf5format import FORMAT
 
 
 class HDF5DatasetWriter:
@@ -67,7 +65,6 @@ class HDF5DatasetWriter:
             self.labels = self.db.create_dataset("labels", (dims[0],), dtype="int32",
                                                  maxshape=(None,))
             self.db.attrs["format"] = FORMAT
-            self.db.attrs["version"] = FORMAT_VERSION
             self.db.attrs["complete"] = False
 
     @contextlib.contextmanager
@@ -216,14 +213,3 @@ def _failed_write(path: str, code: int | None, reason: str | None = None) -> str
                 "or write to another disk, and run the same command again")
     return (f"could not write {path} ({reason}); check that disk, or write to another one, and "
             "run the same command again")
-
-
-def is_complete(path: str) -> bool:
-    """Whether `path` is a finished HDF5 file written by this project."""
-    if not os.path.isfile(path):
-        return False
-    try:
-        with h5py.File(path, "r") as db:
-            return db.attrs.get("format") == FORMAT and bool(db.attrs.get("complete"))
-    except OSError:
-        return False

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from pyimagesearch.utils import backend
+from pyimagesearch import backend
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")

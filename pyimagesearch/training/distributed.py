@@ -14,7 +14,6 @@ fails inside Keras's trainer (keras-team/keras#20585) and the torch backend
 under `torchrun` synchronises nothing.
 """
 
-import contextlib
 import hashlib
 import math
 import os
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch.backend import no_distribution
+from pyimagesearch.errors import UserError
 
 # Environment variables that make a process one of several (Keras's and JAX's own).
 PROCESS_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
@@ -106,21 +106,6 @@ def start(distributed: bool, coordinator: str | None = None, num_processes: int 
     return _current
 
 
-@contextlib.contextmanager
-def local():
-    """Within it, new variables and computations stay on this process's devices.
-
-    For what one process does alone (saving a model creates a variable; a
-    distributed variable would wait for the other processes to create it too).
-    """
-    distribution = keras.distribution.distribution()
-    keras.distribution.set_distribution(None)
-    try:
-        yield
-    finally:
-        keras.distribution.set_distribution(distribution)
-
-
 class PeerLost(UserError):
     """Another process of the run stopped, so this one cannot go on."""
 
@@ -194,7 +179,7 @@ def predict(model: keras.Model, data, verbose: int = 0) -> np.ndarray:
     per = math.ceil(data.num_images / _current.processes)
     rows = np.arange(_current.process * per, min((_current.process + 1) * per, data.num_images))
     classes = model.output_shape[-1]
-    with local():  # the copy lives on this process's devices
+    with no_distribution():  # the copy lives on this process's devices
         copy = keras.models.model_from_json(model.to_json())
         copy.set_weights(model.get_weights())
         part = (copy.predict(_Rows(data, rows), verbose=verbose) if len(rows)

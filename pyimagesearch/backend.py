@@ -3,6 +3,8 @@
 Everything else in `pyimagesearch` uses the backend-neutral Keras 3 API.
 """
 
+import contextlib
+
 import keras
 
 
@@ -129,3 +131,19 @@ def _cpu_name() -> str:
     import platform
 
     return platform.processor() or platform.machine() or "CPU"
+
+
+@contextlib.contextmanager
+def no_distribution():
+    """Within it, new variables and computations stay on this process's devices.
+
+    For what one process does alone in data-parallel training (saving a model
+    creates a variable; a distributed variable would wait for the other
+    processes to create it too).
+    """
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(distribution)

@@ -21,7 +21,7 @@ import zipfile
 
 import keras
 
-from pyimagesearch.utils import backend
+from pyimagesearch import backend
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 CHOICES = ("auto", *POLICIES)

@@ -1,4 +1,5 @@
-"""Command-line conventions shared by the scripts.
+"""Command-line conventions shared by every command (the training flags themselves:
+`pyimagesearch.training.flags`).
 
 Flags are kebab-case with their defaults shown in `--help`; a mistake a user
 can make prints one sentence on stderr and exits with status 2.
@@ -11,11 +12,7 @@ import signal
 import sys
 import threading
 
-from pyimagesearch.utils.errors import UserError
-
-# `--mixed-precision` choices (pyimagesearch.utils.precision.CHOICES, kept here so that
-# `--help` need not import Keras).
-PRECISIONS = ("auto", "off", "bf16", "fp16")
+from pyimagesearch.errors import UserError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -55,7 +52,8 @@ def positive_int(text: str) -> int:
     return _whole_number(text, 1)
 
 
-def _at_least_2(text: str) -> int:
+def at_least_2(text: str) -> int:
+    """argparse type: an integer of at least 2."""
     return _whole_number(text, 2)
 
 
@@ -110,78 +108,6 @@ def host_port(text: str) -> str:
     return text
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, config) -> None:
-    """Adds the flags every training script shares, their defaults from `config`."""
-    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
-    parser.add_argument("--epochs", type=positive_int, default=config.EPOCHS,
-                        help="the run's total epochs (a resumed run continues up to it); the LR "
-                             "decays to zero over them")
-    parser.add_argument("--batch-size", type=positive_int, default=config.BATCH_SIZE,
-                        help="images per training step")
-    parser.add_argument("--lr", type=positive_float, default=config.LR,
-                        help="initial learning rate of the polynomial decay; with --resume, "
-                             "the decay restarts from this rate at the resumed epoch")
-    parser.add_argument("--power", type=non_negative_float, default=config.POWER,
-                        help="power of the polynomial LR decay (1: linear, 0: constant)")
-    parser.add_argument("--seed", type=random_seed, default=None,
-                        help="seed for a repeatable run (also makes TensorFlow deterministic)")
-    parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
-    parser.add_argument("--checkpoint-every", type=positive_int, default=config.CHECKPOINT_EVERY,
-                        help="save a checkpoint every this many epochs")
-    parser.add_argument("--keep-checkpoints", type=non_negative_int,
-                        default=config.KEEP_CHECKPOINTS,
-                        help="how many of the newest checkpoints to keep (0: all)")
-    parser.add_argument("--mixed-precision", choices=PRECISIONS,
-                        default=getattr(config, "MIXED_PRECISION", "auto"),
-                        help="bf16 or fp16 (with loss scaling) activations and float32 weights, "
-                             "or off; auto: bf16 on CPUs with bf16 units and on GPUs of compute "
-                             "capability 8.0+, fp16 on 7.x, else off (a resumed run keeps its "
-                             "checkpoints' precision)")
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="also write TensorBoard logs to --output/tensorboard (a CSV log, "
-                             "<model>_log.csv, is always written)")
-    group = parser.add_argument_group(
-        "learning-rate range test (Smith 2017)",
-        "--find-lr trains a fresh model for up to --find-lr-steps batches while the rate "
-        "grows exponentially over --find-lr-range, stops when the loss blows up, and writes "
-        "<model>_lr_find.png and .json to --output with a suggested --lr; it trains nothing "
-        "else and leaves any run in --output as it was.")
-    group.add_argument("--find-lr", action="store_true",
-                       help="run the range test instead of training")
-    group.add_argument("--find-lr-steps", type=_at_least_2,
-                       default=getattr(config, "FIND_LR_STEPS", 300),
-                       help="batches over the whole range (fewer if the loss blows up first)")
-    group.add_argument("--find-lr-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"),
-                       default=list(getattr(config, "FIND_LR_RANGE", (1e-6, 10.0))),
-                       help="the first and the last learning rate of the test")
-    group = parser.add_argument_group(
-        "data-parallel training (JAX backend: KERAS_BACKEND=jax)",
-        "--batch-size stays the global batch, split across every device of every process; "
-        "only process 0 writes files. The README's 'More than one GPU or machine' has the "
-        "commands.")
-    group.add_argument("--distributed", action="store_true",
-                       help="train on every device of this process (and of the other "
-                            "processes, with the flags below or Keras's/JAX's environment "
-                            "variables)")
-    group.add_argument("--coordinator", type=host_port, metavar="HOST:PORT",
-                       help="where process 0 listens, the same on every process (implies "
-                            "--distributed)")
-    group.add_argument("--num-processes", type=positive_int, metavar="N",
-                       help="how many processes train together (implies --distributed)")
-    group.add_argument("--process-id", type=non_negative_int, metavar="I",
-                       help="this process's index, 0 to N-1; 0 writes the run's files "
-                            "(implies --distributed)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in --output (weights, "
-                             "optimizer, epoch, history); settings not given again are the "
-                             "saved run's")
-    parser.add_argument("--force", action="store_true",
-                        help="start a new run even if --output holds one (its checkpoints are "
-                             "deleted)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
-
-
 def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     """Names (`dest`) of the options that `argv` sets explicitly.
 
@@ -200,10 +126,6 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
             quiet.add_argument(*action.option_strings, **kwargs)
     known, _ = quiet.parse_known_args(argv)
     return set(vars(known))
-
-
-# What the training scripts say on Ctrl-C or SIGTERM, unless they know more.
-RESUMABLE = "interrupted; rerun the same command to continue from the last checkpoint"
 
 
 class Terminated(KeyboardInterrupt):
@@ -252,7 +174,7 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
             _say(err)
             return 2
         except Exception as err:
-            distributed = sys.modules.get("pyimagesearch.utils.distributed")
+            distributed = sys.modules.get("pyimagesearch.training.distributed")
             lost = distributed.lost_peer(err) if distributed else None
             if lost is None:
                 raise

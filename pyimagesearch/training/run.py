@@ -12,10 +12,10 @@ import math
 import os
 from dataclasses import dataclass
 
-from pyimagesearch.utils import atomic
-from pyimagesearch.utils.checkpointfile import check_keras_file, list_checkpoints
-from pyimagesearch.utils.cli import explicit_flags
-from pyimagesearch.utils.errors import UserError
+from pyimagesearch import atomic
+from pyimagesearch.cli import explicit_flags
+from pyimagesearch.errors import UserError
+from pyimagesearch.io.checkpoints import check_keras_file, list_checkpoints
 
 # Settings that describe this command rather than the run: never taken from a saved run.
 # (A run may continue on other devices or processes: the global batch keeps it the same run.)
@@ -261,7 +261,32 @@ def where_to_resume(paths: RunPaths) -> str:
 
 
 def wants_distribution(args: argparse.Namespace) -> bool:
-    """True if `args` ask for data-parallel training (see `pyimagesearch.utils.distributed`)."""
+    """True if `args` ask for data-parallel training (see `pyimagesearch.training.distributed`)."""
     return bool(getattr(args, "distributed", False)) or any(
         getattr(args, k, None) is not None for k in ("coordinator", "num_processes",
                                                      "process_id"))
+
+
+def check_before_keras(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
+                       paths: RunPaths) -> tuple | None:
+    """Everything about the run folder that can be decided before Keras is imported.
+
+    Returns:
+        What `settle` returned, to pass on to `engine.prepare_run`; None when
+        settling must wait for the other processes (data-parallel training)
+        or does not apply (`--find-lr`, `--evaluate`: only `--output` is checked).
+    """
+    if args.find_lr:
+        if wants_distribution(args):
+            raise UserError("--find-lr runs in one process on one device; drop --distributed, "
+                            "--coordinator, --num-processes and --process-id")
+        start, end = args.find_lr_range
+        if not start < end:
+            raise UserError(f"--find-lr-range {start:g} {end:g} must go from a lower rate to a "
+                            "higher one")
+    if args.find_lr or getattr(args, "evaluate", None):
+        check_writable(args.output)
+        return None
+    if wants_distribution(args):
+        return None
+    return settle(parser, argv, args, paths)

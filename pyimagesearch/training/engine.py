@@ -1,5 +1,11 @@
-"""What every training script does around `model.fit`: the output folder,
-starting or resuming a run, the callbacks, and the final files."""
+"""The training engine: the one loop both scripts hand their data and model to.
+
+`prepare_run` settles the run (its folder: `pyimagesearch.training.run`) and
+its precision; `train` runs `model.fit` with the run's LR schedule,
+checkpoints, history, logs and diagnosis, and saves the final model;
+`evaluate` scores a model on a test split and writes its report; `find_lr`
+runs the learning-rate range test.
+"""
 
 import argparse
 import csv
@@ -14,33 +20,51 @@ import zipfile
 import keras
 import numpy as np
 
-from pyimagesearch.callbacks import lrfinder
-from pyimagesearch.callbacks.divergence import StopOnDivergence
-from pyimagesearch.callbacks.epochcheckpoint import (EpochCheckpoint, restore_rng_state,
-                                                     save_checkpoint)
-from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
+from pyimagesearch import atomic
+from pyimagesearch.backend import set_global_rng_state
+from pyimagesearch.callbacks import EpochCheckpoint, LRFinder, StopOnDivergence, TrainingMonitor
+from pyimagesearch.errors import UserError
+from pyimagesearch.evaluation import figures, lr_range, metrics, reports
 from pyimagesearch.io.batches import ShuffledBatches
-from pyimagesearch.nn import layers as _registers_nn_layers  # noqa: F401  (for loading)
-from pyimagesearch.preprocessing import batch as _registers_layers_for_loading  # noqa: F401
-from pyimagesearch.utils import atomic, distributed, precision, runfolder
-from pyimagesearch.utils.backend import set_global_rng_state
-from pyimagesearch.utils.checkpointfile import check_keras_file, read_checkpoint_state
-from pyimagesearch.utils.errors import UserError
-from pyimagesearch.utils.runfolder import RunPaths, check_writable, where_to_resume
-from pyimagesearch.utils.schedules import PolynomialDecay
+from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
+from pyimagesearch.training import distributed, precision, run
+from pyimagesearch.training.run import RunPaths, where_to_resume
+from pyimagesearch.training.schedules import PolynomialDecay
+
+
+def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
+            settled: tuple | None = None):
+    """`prepare_run` for training; for `--find-lr`, the precision and the test's LR schedule.
+
+    Returns:
+        `(args, initial_epoch, checkpoint_path, learning_rate)`: the rate (or
+        schedule) a new model is compiled with.
+    """
+    if args.find_lr:
+        _settle_precision(args, None)
+        start, end = args.find_lr_range
+        return args, 0, None, lr_range.lr_schedule(start, end, args.find_lr_steps)
+    args, initial_epoch, checkpoint = prepare_run(parser, argv, args, paths, settled)
+    return args, initial_epoch, checkpoint, args.lr
+
+
+def batch_kwargs(args: argparse.Namespace) -> dict:
+    """The training batches' `shard`/`multiple`: this process's part of every global batch;
+    for `--find-lr`, every batch whole (the test reads each batch's loss)."""
+    return {"multiple": args.batch_size} if args.find_lr else distributed.current().batch_kwargs()
 
 
 def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
                 paths: RunPaths, settled: tuple | None = None):
-    """Settles the run (`runfolder.settle`) and its precision, before any data is read.
+    """Settles the run (`run.settle`) and its precision, before any data is read.
 
     First joins data-parallel training if `args` ask for it (`--distributed`,
-    see `pyimagesearch.utils.distributed`). With several processes, every
+    see `pyimagesearch.training.distributed`). With several processes, every
     process reads the run's folder but only process 0 changes it, and all must
     find the same run there (one folder that they share).
 
     Args:
-        settled: what `runfolder.settle` returned if the script already called
+        settled: what `run.settle` returned if the script already called
             it (one process, before importing Keras); it is not called again.
 
     Returns:
@@ -50,7 +74,7 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
                                  args.process_id)
     try:
         initial_epoch, checkpoint, precision_typed = (
-            settled or runfolder.settle(parser, argv, args, paths, writer=replicas.chief))
+            settled or run.settle(parser, argv, args, paths, writer=replicas.chief))
         distributed.check_batch_size(args.batch_size)
         _settle_precision(args, checkpoint, precision_typed)
     except UserError:
@@ -99,11 +123,6 @@ def _settle_precision(args: argparse.Namespace, checkpoint: str | None,
     print(f"precision: {args.precision} ({reason})", flush=True)
 
 
-def checkpoint_state(path: str | None) -> dict:
-    """What a checkpoint saved besides the model (RNG states, the data seed); {} for none."""
-    return read_checkpoint_state(path) if path else {}
-
-
 def data_seed(checkpoint: str | None, seed: int | None) -> int | None:
     """The seed of the data's order: the checkpoint's, else `seed`; with several
     processes, one drawn for all of them if both are None (alone, None lets the
@@ -114,37 +133,69 @@ def data_seed(checkpoint: str | None, seed: int | None) -> int | None:
     return seed
 
 
-def saved_class_names(path: str) -> list[str] | None:
-    """The class names saved inside a model or checkpoint by `train`, or None."""
-    return checkpoint_state(path).get("class_names")
+def check_model_fits(model: keras.Model, source: str, classes: int, image_shape) -> None:
+    """Raises a UserError if `model` cannot classify images of `image_shape` (height, width,
+    channels, as stored) into `classes`."""
+    shape = tuple(image_shape)
+    if keras.config.image_data_format() == "channels_first":
+        shape = (shape[2], shape[0], shape[1])
+    if tuple(model.input_shape[1:]) != shape or model.output_shape[-1] != classes:
+        raise UserError(f"{source} takes {tuple(model.input_shape[1:])} images into "
+                        f"{model.output_shape[-1]} classes, but the data has "
+                        f"{shape} images of {classes} classes; use a model "
+                        "trained on this data, or another --output")
 
 
-def load_checkpoint(path: str, what: str = "checkpoint",
-                    advice: str = "delete it to resume from the one before, or start over "
-                                  "with --force") -> keras.Model:
-    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included.
-
-    Raises:
-        UserError: it cannot be loaded; the message names it as `what` and ends
-            with `advice`.
-    """
-    check_keras_file(path, what, advice)
-    try:
-        model = keras.models.load_model(path, safe_mode=True)
-    except Exception as err:
-        raise UserError(f"cannot load {what} {path} ({type(err).__name__}: {err}); "
-                        f"{advice}") from None
-    restore_rng_state(model, checkpoint_state(path))
+def model_for(checkpoint: str | None, initial_epoch: int, epochs: int, new_model, lr: float,
+              classes: int, image_shape) -> keras.Model:
+    """The checkpoint's model (checked to fit the data) when resuming, else `new_model(lr)`."""
+    if checkpoint is None:
+        return new_model(lr)
+    print(f"resuming from {checkpoint}: epoch {initial_epoch} of {epochs} done", flush=True)
+    model = load_checkpoint(checkpoint)
+    check_model_fits(model, checkpoint, classes, image_shape)
     return model
 
 
-def check_model_fits(model: keras.Model, source: str, classes: int, image_shape) -> None:
-    """Raises a UserError if `model` cannot classify images of `image_shape` into `classes`."""
-    if tuple(model.input_shape[1:]) != tuple(image_shape) or model.output_shape[-1] != classes:
-        raise UserError(f"{source} takes {tuple(model.input_shape[1:])} images into "
-                        f"{model.output_shape[-1]} classes, but the data has "
-                        f"{tuple(image_shape)} images of {classes} classes; use a model "
-                        "trained on this data, or another --output")
+def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
+             model_path: str, verbose: int = 0) -> dict | None:
+    """Scores `model` on a test split and writes `_eval.json`, `_report.txt` and
+    `_confusion.png` to the run's folder (process 0).
+
+    Args:
+        data: the test split's batches (`shuffle=False`), its `labels` in order.
+        model_path: the model's file, named in the files.
+
+    Returns:
+        `{"rank1", "rank5", "n", "model"}` (None on processes other than 0).
+    """
+    probs = distributed.predict(model, data, verbose=verbose)
+    if not distributed.current().chief:
+        return None
+    labels = np.asarray(data.labels)
+    preds = probs.argmax(axis=1)
+    rank1, rank5 = metrics.rank5_accuracy(probs, labels)
+    result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path}
+    title = f"{os.path.basename(model_path)} on the test split"
+    report = reports.classification_summary(labels, preds, class_names, title)
+    atomic.write_json(paths.file("_eval.json"), result)
+    atomic.write_text(paths.file("_report.txt"), report)
+    figures.plot_confusion_matrix(labels, preds, class_names, paths.file("_confusion.png"), title)
+    if len(class_names) <= 20:
+        print(report)
+    print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images)")
+    print(f"wrote {paths.file('_eval.json')}, {paths.file('_report.txt')}, "
+          f"{paths.file('_confusion.png')}")
+    return result
+
+
+def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPaths,
+                   verbose: int = 0) -> dict | None:
+    """`evaluate` for a saved model (`--evaluate MODEL`), checked to fit the data first."""
+    model = load_checkpoint(model_path, "--evaluate",
+                            "pass a .keras model saved by a training script")
+    check_model_fits(model, model_path, len(class_names), data.image_shape)
+    return evaluate(model, data, class_names, paths, model_path, verbose)
 
 
 def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
@@ -168,7 +219,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           **fit_kwargs) -> keras.callbacks.History:
     """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
 
-    The data continue in the order of `initial_epoch`, and every checkpoint
+    First records the run's settings (`_args.json`). The data continue in the
+    order of `initial_epoch`, and every checkpoint
     records the data's seed with the model's RNG states, so a resumed run
     trains exactly as an uninterrupted one.
 
@@ -187,6 +239,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     Raises:
         UserError: the loss diverged, or a file could not be written.
     """
+    write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
     data.set_epoch(initial_epoch)
     state = {"data_seed": data.seed}
     if class_names is not None:
@@ -236,6 +289,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         save_model(model, paths.model, state)
         if monitor.diagnosis is not None:
             print(monitor.diagnosis.text(paths.history), end="", flush=True)
+        print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {paths.args}", flush=True)
     return history
 
 
@@ -307,60 +361,32 @@ def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:
                         "--resume and a lower --lr")
 
 
-def save_model(model: keras.Model, path: str, state: dict | None = None) -> None:
-    """Saves `model` (and its RNG states) to `path` atomically."""
-    try:
-        save_checkpoint(model, path, state)
-    except OSError as err:
-        raise UserError(f"could not write {path} ({err.strerror or err}); free some disk space "
-                        "or fix the folder's permissions, then rerun with --resume") from None
-
-
-def prepare_lr_find(args: argparse.Namespace, paths: RunPaths):
-    """Checks `--find-lr`'s settings and `--output`, and sets the precision.
-
-    Returns:
-        The Keras learning-rate schedule of the test, for a fresh optimizer.
-    """
-    if args.distributed or any(getattr(args, k) is not None
-                               for k in ("coordinator", "num_processes", "process_id")):
-        raise UserError("--find-lr runs in one process on one device; drop --distributed, "
-                        "--coordinator, --num-processes and --process-id")
-    start, end = args.find_lr_range
-    if not start < end:
-        raise UserError(f"--find-lr-range {start:g} {end:g} must go from a lower rate to a "
-                        "higher one")
-    check_writable(args.output)
-    _settle_precision(args, None)
-    return lrfinder.lr_schedule(start, end, args.find_lr_steps)
-
-
 def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
             args: argparse.Namespace, title: str) -> dict:
     """Runs the learning-rate range test and writes `_lr_find.json` and `_lr_find.png`.
 
     Args:
-        model: a fresh model compiled with the schedule of `prepare_lr_find`.
+        model: a fresh model compiled with the schedule `prepare` returned.
         data: training batches that all hold `--batch-size` images.
         paths: the run's files (only the two above are written; no model).
         args: `find_lr_range`, `find_lr_steps`, `verbose`.
-        title: the plot's title.
+        title: what the plot's title names (the network and the data).
 
     Returns:
-        The suggestion of `lrfinder.suggest_lr`, plus `lrs`, `losses`, `stopped`.
+        The suggestion of `lr_range.suggest_lr`, plus `lrs`, `losses`, `stopped`.
     """
     start, end = args.find_lr_range
     if len(data) == 0:
         raise UserError(f"--batch-size {data.batch_size} is larger than the {data.num_images} "
                         "training images; lower it")
-    finder = lrfinder.LRFinder(start, end, args.find_lr_steps)
+    finder = LRFinder(start, end, args.find_lr_steps)
     print(f"learning-rate range test: up to {args.find_lr_steps} batches of {data.batch_size}, "
           f"lr {start:g} to {end:g}", flush=True)
     per_epoch = min(len(data), args.find_lr_steps)  # more steps than batches: more epochs
     model.fit(data, epochs=math.ceil(args.find_lr_steps / per_epoch), steps_per_epoch=per_epoch,
               shuffle=False, callbacks=[data.epoch_callback(), finder], verbose=args.verbose)
     try:
-        suggestion = lrfinder.suggest_lr(finder.lrs, finder.losses)
+        suggestion = lr_range.suggest_lr(finder.lrs, finder.losses)
     except ValueError as err:
         raise UserError(f"the range test could not be read ({err}); raise --find-lr-steps or "
                         "lower the start of --find-lr-range") from None
@@ -373,7 +399,8 @@ def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
               "smoothed_losses": suggestion["smoothed"]}
     json_path, plot_path = paths.file("_lr_find.json"), paths.file("_lr_find.png")
     atomic.write_json(json_path, result)
-    lrfinder.plot_lr_find(finder.lrs, finder.losses, suggestion, plot_path, title)
+    figures.plot_lr_find(finder.lrs, finder.losses, suggestion, plot_path,
+                         f"{title}: learning-rate range test")
     print(f"{len(finder.lrs)} batches, lr {finder.lrs[0]:.3g} to {finder.lrs[-1]:.3g} "
           f"({finder.stopped}); lowest smoothed loss {suggestion['min_loss']:.4g} at lr "
           f"{suggestion['min_loss_lr']:.3g}, steepest descent at lr "

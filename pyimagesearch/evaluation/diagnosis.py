@@ -1,0 +1,622 @@
+"""Run diagnosis: what a training history's curves show, with the evidence and the usual remedy.
+
+(Its command is `python -m pyimagesearch.diagnose HISTORY`.) It answers the practitioner's usual questions from the per-epoch curves: is
+the learning rate too high (the loss diverges, oscillates or never falls)?
+does the model overfit (validation loss rising, or stalled while the
+training loss keeps falling)? does it underfit (it cannot fit even its
+training data, validation as good as training)? has training stalled on a
+plateau (an LR drop is due)? Or is the run healthy? Each finding names the
+epochs and the numbers behind it. Values that are not finite numbers (NaN,
+inf, missing) are a finding of their own: a training loss that stays NaN
+is a divergence, any other bad epoch is named, and the checks read each
+curve's finite epochs. The report goes to `<stem>_diagnosis.txt`
+and the curves, with the findings marked, to `<stem>_diagnosis.png`, beside
+the history; the training scripts write the same report for their runs
+every epoch and mark their own plot.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# The keys of training histories written by Keras, the classic monitor, CSVLogger and
+# other trainers, mapped to the names used here.
+ALIASES = {
+    "loss": ("loss", "train_loss"),
+    "val_loss": ("val_loss", "eval_loss", "valid_loss", "validation_loss"),
+    "accuracy": ("accuracy", "acc", "train_acc", "train_accuracy", "categorical_accuracy",
+                 "sparse_categorical_accuracy"),
+    "val_accuracy": ("val_accuracy", "val_acc", "valid_acc", "val_categorical_accuracy",
+                     "val_sparse_categorical_accuracy", "eval_top1"),
+    "learning_rate": ("learning_rate", "lr"),
+}
+
+PATIENCE = 3          # epochs a sign must last (the validation loss rising, a stall)
+MIN_EPOCHS = 3        # fewer epochs than this tell nothing yet
+RISE = 0.02           # a validation loss this much (relative) above its best has risen
+IMPROVED = 0.01       # a relative fall of at least this much counts as an improvement
+FLAT_PER_EPOCH = 0.005  # a training loss falling slower than this an epoch is flat
+STALL_PER_EPOCH = 0.002  # a validation loss falling slower than this an epoch has stalled
+FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch still learns
+UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
+UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
+OSCILLATION = 0.06    # epoch-to-epoch swings of this size (relative) are oscillation
+FINITE_SHARE = 0.5    # a curve with finite values in fewer of its epochs than this is not read
+
+# The curves' names in the reports.
+LABELS = {"loss": "training loss", "val_loss": "validation loss", "accuracy": "training accuracy",
+          "val_accuracy": "validation accuracy", "learning_rate": "learning rate"}
+
+
+@dataclass
+class Finding:
+    """One thing the curves show.
+
+    Attributes:
+        kind: `"lr_too_high"`, `"overfitting"`, `"underfitting"`, `"plateau"`,
+            `"healthy"`, `"non_finite"` (values that are NaN, inf or missing)
+            or `"too_early"`.
+        summary: the finding in one line.
+        evidence: the epochs and numbers behind it.
+        remedy: the usual remedy.
+        span: the epochs it covers, `(first, last)`, counted from 1 (for the plot).
+        mark: an epoch to mark on the plot (counted from 1), or None.
+    """
+
+    kind: str
+    summary: str
+    evidence: str
+    remedy: str
+    span: tuple[int, int] | None = None
+    mark: int | None = None
+
+
+@dataclass
+class Diagnosis:
+    """The findings for one history, the most pressing first.
+
+    `read` is False when the curves could not be read (too few finite
+    epochs, before a divergence or at all): the report then lists nothing
+    as not seen.
+    """
+
+    epochs: int
+    findings: list[Finding] = field(default_factory=list)
+    read: bool = True
+
+    @property
+    def verdict(self) -> str:
+        """The kind of the first (most pressing) finding."""
+        return self.findings[0].kind
+
+    @property
+    def kinds(self) -> list[str]:
+        return [f.kind for f in self.findings]
+
+    def text(self, source: str = "") -> str:
+        """The report: a verdict line, then each finding with its evidence and remedy."""
+        epochs = f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
+        lines = [f"Diagnosis of {source or 'the run'} after {epochs}: "
+                 f"{', '.join(_TITLES[k] for k in self.kinds)}", ""]
+        for finding in self.findings:
+            lines += [f"{_TITLES[finding.kind]}: {finding.summary}",
+                      f"  evidence: {finding.evidence}",
+                      f"  remedy: {finding.remedy}", ""]
+        unseen = [_TITLES[k] for k in ORDER
+                  if k not in self.kinds and k not in ("non_finite", "too_early")]
+        if self.read and "too_early" not in self.kinds and unseen:
+            lines.append(f"Not seen: {', '.join(unseen)}.")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+# Most pressing first: a diverging run must be fixed before anything else can be read. Bad
+# values in a run that did not diverge come after what the curves show (the verdict).
+ORDER = ("lr_too_high", "overfitting", "underfitting", "plateau", "healthy", "non_finite",
+         "too_early")
+_TITLES = {"lr_too_high": "LR too high", "overfitting": "overfitting",
+           "underfitting": "underfitting", "plateau": "plateau", "healthy": "healthy",
+           "non_finite": "non-finite values", "too_early": "too early to tell"}
+
+
+def normalise(history: dict) -> dict[str, np.ndarray]:
+    """The history's loss, accuracy and LR curves under one set of names, as float arrays.
+
+    Missing values (`None`, "NA") become NaN; accuracies given in percent
+    become fractions. Keys not needed here are dropped.
+
+    Raises:
+        ValueError: no training loss, or curves of different lengths.
+    """
+    return _read(history)[0]
+
+
+def _read(history: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`normalise`'s curves, and for each the epochs whose value is missing (not a number at all).
+
+    Missing (`None`, "NA", "") and NaN are both NaN in the curves; the mask
+    tells them apart for the report.
+    """
+    curves, missing = {}, {}
+    for name, keys in ALIASES.items():
+        key = next((k for k in keys if k in history), None)
+        if key is None:
+            continue
+        values = np.array([_number(v) for v in history[key]], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        # Percent if a finite value is above 1 (an inf says nothing about the scale).
+        if name.endswith("accuracy") and finite.size and finite.max() > 1.0:
+            values = values / 100.0
+        curves[name] = values
+        missing[name] = np.array([_number(v, None) is None for v in history[key]], dtype=bool)
+    if "loss" not in curves:
+        raise ValueError(f"no training loss in the history (keys: {', '.join(history)})")
+    lengths = {len(v) for v in curves.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"the curves have different lengths ({sorted(lengths)})")
+    return curves, missing
+
+
+def _number(value, missing=math.nan) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return missing
+
+
+def _finite(curves: dict[str, np.ndarray], needed: int):
+    """The curves as the checks read them: the epochs before a divergence, each value finite.
+
+    A training loss that is not finite at its last epoch diverged where
+    that last stretch of non-finite values begins: every curve is cut
+    there (from then on the weights are not numbers and the other metrics
+    mean nothing). In what remains, a curve's non-finite epochs are bridged
+    from its finite neighbours (linearly between two, the nearest at the
+    ends), so no single bad epoch disables a check or poisons a mean, a
+    slope or a minimum, and the epoch numbers stay as they are. A curve
+    finite in fewer than `needed` epochs or than FINITE_SHARE of them is
+    dropped, as if not recorded (the training loss is then unreadable).
+
+    Returns:
+        `(curves, bad, diverged)`: the finite curves (`loss` is None when
+        unreadable); for each curve with non-finite values before the
+        divergence, the indices of those epochs; the index of the epoch where
+        the training loss diverged, or None.
+    """
+    loss = curves["loss"]
+    good = np.flatnonzero(np.isfinite(loss))
+    diverged = None
+    if len(loss) and not np.isfinite(loss[-1]):
+        diverged = int(good[-1]) + 1 if len(good) else 0
+    end = len(loss) if diverged is None else diverged
+    finite, bad = {}, {}
+    for name, values in curves.items():
+        values = values[:end]
+        ok = np.isfinite(values)
+        if ok.all():
+            finite[name] = values
+            continue
+        bad[name] = np.flatnonzero(~ok)
+        if ok.sum() < max(needed, FINITE_SHARE * len(values)):
+            finite[name] = None
+            continue
+        epochs = np.arange(len(values))
+        finite[name] = np.interp(epochs, epochs[ok], values[ok])
+    finite = {k: v for k, v in finite.items() if v is not None or k == "loss"}
+    return finite, bad, diverged
+
+
+def _median3(x: np.ndarray) -> np.ndarray:
+    """A running median of 3 (ends kept): one-epoch spikes gone, steps kept."""
+    if len(x) < 3:
+        return x.copy()
+    padded = np.concatenate([x[:1], x, x[-1:]])
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
+
+
+def _noise(x: np.ndarray) -> float:
+    """The typical epoch-to-epoch swing of `x` around its local trend (robust)."""
+    return float(1.4826 * np.median(np.abs(x - _median3(x)))) if len(x) >= 3 else 0.0
+
+
+def _epochs(first: int, last: int) -> str:
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _epoch_list(indices, most: int = 8) -> str:
+    """`epoch 3`, `epochs 3, 7-9`: indices counted from 0, runs as ranges (`most` of them)."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    words = [f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs]
+    if len(words) > most:
+        words = words[:most] + [f"... ({len(indices)} epochs in all)"]
+    return f"epoch{'s' * (len(indices) != 1)} {', '.join(words)}"
+
+
+def diagnose(history: dict, patience: int = PATIENCE) -> Diagnosis:
+    """Reads a training history's curves.
+
+    Args:
+        history: per-epoch lists (`loss`, and ideally `val_loss`, `accuracy`,
+            `val_accuracy`, `learning_rate`; the classic monitor's `acc`,
+            `val_acc`, `lr` and other trainers' names are understood).
+        patience: epochs a sign must last to count (the validation loss
+            rising, a stall).
+
+    Returns:
+        A `Diagnosis`; its findings are in the order of `ORDER`, and it holds
+        `healthy` when nothing else is seen. The checks read the finite part
+        of each curve (`_finite`); non-finite values are a finding of their
+        own (a divergence, or `non_finite`).
+    """
+    raw, missing = _read(history)
+    n = len(raw["loss"])
+    needed = max(MIN_EPOCHS, patience)
+    curves, bad, diverged = _finite(raw, needed)
+    findings = []
+    read = curves["loss"] is not None and len(curves["loss"]) >= needed
+    if diverged is not None:
+        findings.append(_diverged(raw, missing, diverged, read))
+    if read:
+        # The divergence is the LR finding; before it the other signs are read.
+        checks = (_overfitting, _underfitting, _plateau)
+        for check in checks if diverged is not None else (_lr_too_high, *checks):
+            found = check(curves, patience)
+            if found:
+                findings.append(found)
+        if not findings:
+            findings.append(_healthy(curves, patience))
+    elif n < needed and diverged is None:
+        findings.append(Finding(
+            "too_early", f"{n} epoch{'s' * (n != 1)} so far",
+            f"the curves need at least {needed} epochs to be read",
+            "train on; the report is rewritten every epoch"))
+    if bad:
+        findings.append(_non_finite(raw, missing, bad, curves,
+                                    n if diverged is None else diverged, needed))
+    findings.sort(key=lambda f: ORDER.index(f.kind))
+    return Diagnosis(n, findings, read)
+
+
+def _diverged(curves, missing, start, read):
+    """The training loss is not finite from index `start` to the end: the run diverged."""
+    loss = curves["loss"]
+    n = len(loss)
+    what = ("infinite" if np.isinf(loss[start]) else "missing" if missing["loss"][start]
+            else "NaN")
+    word = "infinite" if what == "infinite" else "not a number"
+    before = (f"training loss {_fmt(loss[start - 1])} at epoch {start}, then " if start
+              else "training loss ")
+    rest = (f"the other checks read epochs 1-{start}" if read else
+            "too few finite epochs before it to read anything else")
+    restart = (f"restart from the last good checkpoint (from before epoch {start + 1}) with a "
+               "10x lower rate (--resume --lr X)" if start else
+               "start again with a 10x lower rate (--force --lr X)")
+    return Finding("lr_too_high", f"the training loss diverged: it is {word} from epoch "
+                   f"{start + 1}",
+                   f"{before}{what} in {_epochs(start + 1, n)}; {rest}",
+                   f"{restart}; --find-lr shows where the loss blows up; with mixed precision, "
+                   "also check that the loss is scaled and computed in float32",
+                   span=(start + 1, n), mark=start + 1)
+
+
+def _non_finite(curves, missing, bad, finite, end, needed):
+    """NaN, inf or missing values in the first `end` epochs: which curves, which epochs, and why.
+
+    `finite` is `_finite`'s curves (a curve it dropped is named as not
+    read, once there are `needed` epochs to read).
+    """
+    names = [name for name in ALIASES if name in bad]
+    listed = [f"the {LABELS[name]} ({_epoch_list(bad[name])})" for name in names]
+    summary = " and ".join([", ".join(listed[:-1]), listed[-1]] if len(listed) > 1 else listed)
+    evidence, seen = [], {}
+    for name in names:
+        values, epochs = curves[name], bad[name]
+        parts = []
+        for what, mask in (("NaN", np.isnan(values[epochs]) & ~missing[name][epochs]),
+                           ("infinite", np.isinf(values[epochs])),
+                           ("missing", missing[name][epochs])):
+            if mask.any():
+                where = (f"all {end} epochs" if mask.sum() == end > 1
+                         else _epoch_list(epochs[mask]))
+                parts.append(f"{what} in {where}")
+                seen.setdefault(name, set()).add(what)
+        note = ""
+        if finite.get(name) is None and end >= needed:
+            note = (" (not read)" if len(epochs) == end else
+                    f" (finite in only {end - len(epochs)} of {end} epochs: not read)")
+        evidence.append(f"{LABELS[name]} {', '.join(parts)}{note}")
+    if any(finite.get(name) is not None for name in names) and end >= needed:
+        evidence.append("the checks read the finite epochs (each gap bridged from its "
+                        "neighbours)")
+    trained = "" if "loss" in bad else " (the training loss was finite)"
+    validation = seen.get("val_loss", set()) | seen.get("val_accuracy", set())
+    remedies = []
+    if "loss" in bad:
+        remedies.append("the training loss was not finite but recovered: a batch overflowed "
+                        "(float16 without loss scaling) or held bad values; if it recurs, lower "
+                        "the rate or clip the gradients, and check the training data")
+    if validation - {"missing"}:
+        remedies.append(f"a bad validation epoch, not a bad model{trained}: check the "
+                        "validation data for NaN or infinite values (a corrupt or blank image) "
+                        "and, with mixed precision, for a float16 overflow (compute the loss in "
+                        "float32)")
+    if "missing" in validation:
+        remedies.append("a missing validation value is an epoch not validated "
+                        "(validation_freq, or the metric added later): nothing to fix if meant")
+    if "accuracy" in bad or "learning_rate" in bad:
+        remedies.append(f"a metric not recorded as a number{trained}: check how it is computed "
+                        "or logged")
+    return Finding("non_finite", f"{summary} {'is' if len(names) == 1 else 'are'} not finite",
+                   "; ".join(evidence), "; ".join(remedies))
+
+
+def _lr_too_high(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    smooth = _median3(loss)
+    low = int(np.argmin(smooth))
+    if n - 1 - low >= patience - 1 and smooth[-1] > smooth[low] * 1.1 + _noise(loss):
+        return Finding("lr_too_high", f"the training loss is rising: diverging since epoch "
+                       f"{low + 1}",
+                       f"training loss {_fmt(smooth[low])} at epoch {low + 1}, "
+                       f"{_fmt(smooth[-1])} at epoch {n} (+{smooth[-1] / smooth[low] - 1:.0%}); "
+                       "the training loss only rises when the steps are too large",
+                       "lower the rate 3-10x from the last good checkpoint (--resume --lr X); "
+                       "--find-lr suggests one", span=(low + 1, n), mark=low + 1)
+    if loss[-1] > 0.97 * loss[0]:
+        accuracy = curves.get("accuracy")
+        seen = f"; training accuracy {accuracy[-1]:.1%}" if accuracy is not None else ""
+        return Finding("lr_too_high", "the training loss never fell: the network learns "
+                       "nothing",
+                       f"training loss {_fmt(loss[0])} at epoch 1, {_fmt(loss[-1])} at epoch "
+                       f"{n}{seen}",
+                       "usually a rate far too high (saturated or dead units), rarely far too "
+                       "low: run --find-lr and start again with its rate; if that fails, check "
+                       "the labels", span=(1, n))
+    window = max(2 * patience, n // 3)
+    recent = loss[-window:]
+    # Rises that matter: 2% of the loss, and 0.5% of the first epoch's (near zero, noise
+    # is large relative to the loss itself).
+    rises = np.flatnonzero(np.diff(recent) > np.maximum(2 * IMPROVED * recent[:-1],
+                                                        IMPROVED / 2 * loss[0]))
+    if len(rises) >= max(2, len(recent) // 3):
+        first = n - window + 1
+        return Finding("lr_too_high", "the training loss oscillates",
+                       f"in {_epochs(first, n)} the training loss rose {len(rises)} times "
+                       f"(range {_fmt(recent.min())}-{_fmt(recent.max())}); with a small enough "
+                       "rate it falls epoch after epoch",
+                       "lower the rate 3-10x (--resume --lr X), or let it decay (--power 1)",
+                       span=(first, n))
+    val = curves.get("val_loss")
+    if val is not None:
+        recent = val[-window:]
+        swing = _noise(recent) / float(np.median(recent))
+        trend = (recent[0] - recent[-1]) / max(float(np.median(recent)), 1e-12)
+        # Near a loss of zero, small swings are large relative to the loss: they must also
+        # be large against the first epoch's training loss.
+        if (swing > OSCILLATION and abs(trend) < 3 * swing
+                and _noise(recent) > 2 * IMPROVED * loss[0]):
+            first = n - window + 1
+            return Finding("lr_too_high", "the validation loss swings from epoch to epoch",
+                           f"in {_epochs(first, n)} the validation loss moved between "
+                           f"{_fmt(recent.min())} and {_fmt(recent.max())}, typically "
+                           f"{swing:.0%} an epoch, with no clear trend",
+                           "lower the rate (--resume --lr X at a third to a tenth), or let it "
+                           "decay; the validation loss settles as the rate falls",
+                           span=(first, n))
+    return None
+
+
+def _best_val(curves):
+    val = curves.get("val_loss")
+    if val is None:
+        return None
+    return val, _median3(val), int(np.argmin(val))
+
+
+def _trend(x: np.ndarray, window: int) -> float:
+    """The relative change of `x` over its last `window` epochs (Theil-Sen: robust to spikes).
+
+    The median of the slopes between every two epochs, times the window's
+    length, over the window's median: -0.05 means it fell about 5% over it.
+    """
+    y = x[-window:]
+    i, j = np.triu_indices(len(y), k=1)
+    slope = float(np.median((y[j] - y[i]) / (j - i)))
+    return slope * (len(y) - 1) / max(float(np.median(y)), 1e-12)
+
+
+def _stall(x: np.ndarray, patience: int) -> int:
+    """For how many of the last epochs `x` has not really fallen: at least 2 x patience, or 0.
+
+    The longest recent stretch of `w` epochs over which the robust trend of
+    `x` falls by less than RISE or STALL_PER_EPOCH an epoch (whichever
+    allows more), and which does not begin clearly above where it ends (a
+    sudden drop is a fall too; clearly: by more than that allowance plus
+    twice the curve's epoch-to-epoch noise). 0 if `x` still falls over its
+    last 2 x patience epochs.
+    """
+    end = float(np.mean(x[-patience:]))
+    longest = 0
+    for w in range(2 * patience, len(x) + 1):
+        allowed = max(RISE, STALL_PER_EPOCH * (w - 1))
+        begins = float(np.mean(x[-w:][:patience])) / max(end, 1e-12) - 1
+        if (_trend(x, w) > -allowed
+                and begins < allowed + 2 * _noise(x[-w:]) / max(end, 1e-12)):
+            longest = w
+    return longest
+
+
+def _overfitting(curves, patience):
+    found = _best_val(curves)
+    if found is None:
+        return None
+    val, smooth, best = found
+    loss = curves["loss"]
+    n = len(loss)
+    recent = float(np.mean(val[-patience:]))
+    remedy = ("more regularisation (augmentation, dropout, weight decay) or more data; or stop "
+              f"early: the model of epoch {best + 1} generalised best")
+
+    def trend(since: int) -> str:
+        then = slice(since, since + patience)
+        gap_then = float(np.mean(val[then]) - np.mean(loss[then]))
+        gap_now = recent - float(np.mean(loss[-patience:]))
+        return (f"training loss {_fmt(loss[since])} -> {_fmt(loss[-1])} since epoch {since + 1} "
+                f"(-{1 - loss[-1] / loss[since]:.0%}); the train/validation loss gap "
+                f"{_fmt(gap_then)} -> {_fmt(gap_now)}")
+
+    # Rising: the validation loss is clearly above its best, and the training loss fell since.
+    rise = recent / smooth[best] - 1
+    if (n - 1 - best >= patience and rise > RISE and recent - smooth[best] > 2 * _noise(val)
+            and loss[-1] < 0.95 * loss[best]):
+        return Finding("overfitting", f"the validation loss has risen for {n - 1 - best} epochs "
+                       "while the training loss falls",
+                       f"validation loss lowest {_fmt(val[best])} at epoch {best + 1}, "
+                       f"{_fmt(recent)} over the last {patience} epochs (+{rise:.0%}); "
+                       f"{trend(best)}", remedy, span=(best + 1, n), mark=best + 1)
+    # Stalled: the validation loss no longer falls, but the training loss still falls fast.
+    window = _stall(val, patience)
+    if window < 3 * patience:
+        return None
+    start = n - window
+    gap_then = float(np.mean(val[start:start + patience]) - np.mean(loss[start:start + patience]))
+    gap_now = recent - float(np.mean(loss[-patience:]))
+    if _trend(loss, window) < -FAST_PER_EPOCH * (window - 1) and gap_now > 1.1 * gap_then:
+        return Finding("overfitting", "the validation loss has stopped falling while the "
+                       "training loss keeps falling (overfitting begins)",
+                       f"in {_epochs(start + 1, n)} the validation loss changed "
+                       f"{_trend(val, window):+.0%} ({_fmt(val[start])} -> {_fmt(val[-1])}, "
+                       f"lowest {_fmt(val[best])} at epoch {best + 1}); {trend(start)}",
+                       remedy, span=(start + 1, n), mark=best + 1)
+    return None
+
+
+def _underfitting(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    last = slice(n - patience, n)
+    accuracy, val_accuracy = curves.get("accuracy"), curves.get("val_accuracy")
+    val = curves.get("val_loss")
+    train_fit = None
+    if accuracy is not None:
+        train_fit = float(np.mean(accuracy[last]))
+        if train_fit >= UNDERFIT_ACCURACY:
+            return None
+        fit = f"training accuracy {train_fit:.1%} over the last {patience} epochs"
+    elif loss[-1] > 0.5 * loss[0]:
+        fit = (f"training loss {_fmt(loss[-1])}, still {loss[-1] / loss[0]:.0%} of its first "
+               f"value {_fmt(loss[0])}")
+    else:
+        return None
+    if val_accuracy is not None and train_fit is not None:
+        val_fit = float(np.mean(val_accuracy[last]))
+        if val_fit < train_fit - 0.03:
+            return None
+        gap = f"validation accuracy {val_fit:.1%}, as high or higher"
+    elif val is not None:
+        if np.mean(val[last]) > 1.1 * np.mean(loss[last]):
+            return None
+        gap = f"validation loss {_fmt(float(np.mean(val[last])))}, no higher than training"
+    else:
+        return None
+    # Still learning fast is not underfitting yet (early epochs fit poorly too).
+    window = min(n, max(patience + 2, 5))
+    smooth = _median3(loss)
+    rate = (1 - smooth[-1] / smooth[-window]) / (window - 1)
+    if rate > UNDERFIT_FLAT:
+        return None
+    lower = ""
+    if val is not None:
+        below = int(np.sum(val < loss))
+        if below > n / 2:
+            lower = (f"; the validation loss is below the training loss in {below} of {n} "
+                     "epochs (training is the harder task: strong regularisation)")
+    return Finding("underfitting", "the model does not fit even its training data, and it has "
+                   "nearly stopped learning",
+                   f"{fit}; {gap}{lower}; the training loss falls {max(rate, 0):.1%} an epoch",
+                   "more capacity (a wider or deeper network), less regularisation (dropout, "
+                   "weight decay, augmentation), or a higher rate if it is low",
+                   span=(n - window + 1, n))
+
+
+def _plateau(curves, patience):
+    loss = curves["loss"]
+    n = len(loss)
+    val = curves.get("val_loss")
+    watched = val if val is not None else loss
+    window = _stall(watched, patience)
+    if not window:
+        return None
+    start = n - window
+    train = _trend(loss, window)
+    if watched is val:
+        # The validation loss no longer falls; the training loss creeps down at most.
+        if train < -FAST_PER_EPOCH * (window - 1):
+            return None
+        evidence = (f"in {_epochs(start + 1, n)} the validation loss changed "
+                    f"{_trend(val, window):+.1%} (between {_fmt(val[start:].min())} and "
+                    f"{_fmt(val[start:].max())}) and the training loss {train:+.1%}")
+    else:
+        if train < -FLAT_PER_EPOCH * (window - 1):
+            return None
+        evidence = (f"in {_epochs(start + 1, n)} the training loss changed {train:+.1%} "
+                    f"(between {_fmt(loss[start:].min())} and {_fmt(loss[start:].max())})")
+    lrs = curves.get("learning_rate")
+    if lrs is not None:
+        if _decayed(lrs):
+            return None  # converged at the end of the schedule: healthy
+        if not lrs[-1] < 0.9 * lrs[start]:
+            return Finding("plateau", "a plateau at a constant rate: an LR drop is due",
+                           f"{evidence}; learning rate {_fmt(lrs[-1])} throughout",
+                           f"lower the rate 10x from here (--resume --lr {lrs[-1] / 10:.2g})",
+                           span=(start + 1, n))
+        return Finding("plateau", "a plateau, though the rate has been lowered",
+                       f"{evidence}; learning rate {_fmt(lrs[start])} -> {_fmt(lrs[-1])}",
+                       "another 10x drop may help; if not, stop: more epochs will not help",
+                       span=(start + 1, n))
+    return Finding("plateau", "a plateau: an LR drop is due, unless the rate is already low",
+                   evidence, "lower the rate 10x (--resume --lr X); if it is already low, "
+                   "stop: more epochs will not help", span=(start + 1, n))
+
+
+def _decayed(lrs: np.ndarray) -> bool:
+    """Whether the rate has decayed to a twentieth of its largest or less."""
+    return bool(lrs.max() > 0 and lrs[-1] <= 0.05 * lrs.max())
+
+
+def _healthy(curves, patience):
+    loss = curves["loss"]
+    parts = [f"training loss {_fmt(loss[0])} -> {_fmt(loss[-1])}"]
+    found = _best_val(curves)
+    if found is not None:
+        val, smooth, best = found
+        parts.append(f"validation loss {_fmt(val[0])} -> {_fmt(val[-1])}, lowest at epoch "
+                     f"{best + 1}")
+        parts.append(f"gap {_fmt(val[-1] - loss[-1])}")
+    accuracy = curves.get("val_accuracy")
+    if accuracy is not None:
+        parts.append(f"validation accuracy {accuracy[-1]:.2%}")
+    lrs = curves.get("learning_rate")
+    if lrs is not None and _decayed(lrs):
+        parts.append(f"learning rate decayed to {_fmt(lrs[-1])} "
+                     f"({lrs[-1] / lrs.max():.1%} of its largest)")
+        return Finding("healthy", "converged: the losses fell and flattened as the rate decayed",
+                       "; ".join(parts), "nothing to fix: training is done; for a better "
+                       "result change the model, the regularisation or the data")
+    still = 1 - loss[-1] / loss[-patience]
+    if still > IMPROVED * patience:
+        parts.append(f"the training loss still falls ({still:.0%} over the last {patience} "
+                     "epochs)")
+    return Finding("healthy", "both losses fell together and the validation loss is at or near "
+                   "its best", "; ".join(parts), "nothing to fix; train to the end of the "
+                   "schedule (more epochs help while the validation loss still falls)")

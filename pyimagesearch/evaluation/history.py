@@ -1,0 +1,40 @@
+"""A training history: one list of per-epoch values for each metric, read from a file.
+
+One reader for every history the toolkit meets: its own JSON (TrainingMonitor),
+the classic monitor's (`acc`, `val_acc`, `lr`), Keras's `History.history`
+dumped as JSON, and CSV logs (Keras's CSVLogger, one row an epoch). Metric
+names of older Keras versions become today's.
+"""
+
+import csv
+import json
+
+from pyimagesearch.errors import UserError
+
+# Metric names older Keras versions used, mapped to today's.
+RENAMED = {"acc": "accuracy", "val_acc": "val_accuracy", "lr": "learning_rate"}
+
+
+def read_history(path: str) -> dict[str, list]:
+    """Reads a history JSON (a dict of per-epoch lists) or CSV log, names normalised.
+
+    Raises:
+        UserError: the file is missing or is not a training history.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            if path.lower().endswith(".csv"):
+                rows = list(csv.DictReader(f))
+                history = {k: [row[k] for row in rows] for k in (rows[0] if rows else {})}
+            else:
+                history = json.load(f)
+        if not isinstance(history, dict) or not all(isinstance(v, list)
+                                                    for v in history.values()):
+            raise ValueError("not a dict of per-epoch lists")
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; give a history JSON (e.g. "
+                        "output/minigooglenet_cifar10.json) or a CSV log") from None
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not a training history ({err}); give the JSON of "
+                        "TrainingMonitor or Keras's History.history, or a CSVLogger file") from None
+    return {RENAMED.get(k, k): v for k, v in history.items()}

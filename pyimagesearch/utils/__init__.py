@@ -1,1 +1,0 @@
-"""Schedules, atomic writes, command-line helpers and run management."""
