@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from pyimagesearch import atomic
-from pyimagesearch.backend import set_global_rng_state
+from pyimagesearch.backend import seed_everything, set_global_rng_state
 from pyimagesearch.callbacks import EpochCheckpoint, LRFinder, StopOnDivergence, TrainingMonitor
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, lr_range, metrics, reports
@@ -35,6 +35,7 @@ from pyimagesearch.training.schedules import PolynomialDecay
 def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
             settled: tuple | None = None):
     """`prepare_run` for training; for `--find-lr`, the precision and the test's LR schedule.
+    Then seeds everything with `--seed`, if given, before any model is built.
 
     Returns:
         `(args, initial_epoch, checkpoint_path, learning_rate)`: the rate (or
@@ -43,9 +44,14 @@ def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, pat
     if args.find_lr:
         _settle_precision(args, None)
         start, end = args.find_lr_range
-        return args, 0, None, lr_range.lr_schedule(start, end, args.find_lr_steps)
-    args, initial_epoch, checkpoint = prepare_run(parser, argv, args, paths, settled)
-    return args, initial_epoch, checkpoint, args.lr
+        initial_epoch, checkpoint = 0, None
+        learning_rate = lr_range.lr_schedule(start, end, args.find_lr_steps)
+    else:
+        args, initial_epoch, checkpoint = prepare_run(parser, argv, args, paths, settled)
+        learning_rate = args.lr
+    if args.seed is not None:
+        seed_everything(args.seed)
+    return args, initial_epoch, checkpoint, learning_rate
 
 
 def batch_kwargs(args: argparse.Namespace) -> dict:
