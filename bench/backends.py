@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """MiniGoogLeNet training speed on every installed Keras backend, float32 and bf16.
 
-    python bench/backends.py            # about 3 minutes on 2 CPU cores
-    python bench/backends.py --steps 30
+    python -m bench.backends            # about 3 minutes on 2 CPU cores
+    python -m bench.backends --steps 30
 
 Each measurement runs in its own process with `KERAS_BACKEND` set: our input
 pipeline (uint8 batches, RandomAffine shifts and flips) feeding `fit` at the
@@ -26,7 +26,7 @@ PRECISIONS = ("off", "bf16")
 def measure(backend: str, precision: str, steps: int) -> dict:
     """Training images/s of MiniGoogLeNet on `backend` in `precision`, in a fresh process."""
     env = {**os.environ, "KERAS_BACKEND": backend}
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", precision,
+    done = subprocess.run([sys.executable, "-m", "bench.backends", "--child", precision,
                            "--steps", str(steps)], env=env, capture_output=True, text=True,
                           cwd=ROOT)
     if done.returncode:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Measures this toolkit against the classic baseline, side by side, on this machine.
 
-    python bench/run.py                       # real Tiny ImageNet subset from ../shared/data
-    python bench/run.py --tiny-zip tiny-imagenet-200.zip --json output/bench.json
-    python bench/run.py --quick               # fewer steps: a rough table in about 3 minutes
+    python -m bench.run                       # real Tiny ImageNet subset from ../shared/data
+    python -m bench.run --tiny-zip tiny-imagenet-200.zip --json output/bench.json
+    python -m bench.run --quick               # fewer steps: a rough table in about 3 minutes
 
 In one run it measures, each part in its own process (so peak memory is per
 part and nothing carries over): the matmul peak of the machine (float32 and
@@ -280,7 +280,7 @@ PARTS = {"matmul": part_matmul, "build_ours": part_build_ours,
 
 def run_part(name: str, args, **extra) -> dict:
     """Runs one part in a fresh Python process; returns its figures and peak memory."""
-    argv = [sys.executable, os.path.abspath(__file__), "--part", name, "--workdir", args.workdir,
+    argv = [sys.executable, "-m", "bench.run", "--part", name, "--workdir", args.workdir,
             "--layout", args.layout, "--steps", str(extra.pop("steps", args.steps)),
             "--warmup", str(args.warmup), "--repeats", str(args.repeats),
             "--classic-batches", str(args.classic_batches)]

@@ -89,4 +89,4 @@ def test_table_reports_ratios():
 
 def test_readme_shows_the_bench_command():
     with open(os.path.join(run.ROOT, "README.md"), encoding="utf-8") as f:
-        assert "python bench/run.py" in f.read()
+        assert "python -m bench.run" in f.read()
