@@ -14,7 +14,7 @@ MOMENTUM = 0.9        # SGD momentum
 SHIFT = 0.1           # random shifts up to 10% of width and height, nearest fill
 FLIP = True           # random horizontal flips
 
-MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
+MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/training/precision.py)
 
 FIND_LR_STEPS = 300    # --find-lr: batches over the range (the test may stop earlier)
 FIND_LR_RANGE = (1e-6, 10.0)  # --find-lr: first and last learning rate

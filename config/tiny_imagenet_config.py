@@ -18,7 +18,7 @@ LR = 1e-3               # Adam, first epoch's learning rate
 POWER = 1.0             # polynomial decay power (1: linear to zero; 0: constant)
 REG = 2e-4              # L2 factor of every kernel
 
-# Augmentation (batch layers inside the model, active in training only)
+# Augmentation (RandomAffine on whole batches in the input pipeline, training only)
 ROTATION = 18.0         # degrees
 ZOOM = 0.15             # fraction
 SHIFT = 0.2             # fraction of width and height
@@ -26,7 +26,7 @@ SHEAR = 0.15            # fraction
 FLIP = True             # random horizontal flips
 
 WORKERS = 2             # threads preparing training batches (raw HDF5 reads + OpenCV warps)
-MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/utils/precision.py)
+MIXED_PRECISION = "auto"  # auto, off, bf16 or fp16 (pyimagesearch/training/precision.py)
 
 FIND_LR_STEPS = 300    # --find-lr: batches over the range (the test may stop earlier)
 FIND_LR_RANGE = (1e-6, 10.0)  # --find-lr: first and last learning rate

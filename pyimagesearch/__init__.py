@@ -1,8 +1,12 @@
 """GoogLeNet-family networks trained from scratch with Keras 3.
 
-Subpackages: `nn.conv` (model builders), `datasets` (loaders), `preprocessing`
-(batch preprocessing and augmentation layers), `callbacks` (training monitor,
-checkpoints), `io` (HDF5 datasets) and `utils` (schedules, runs, CLI helpers).
+Layers, lowest first (imports only point down; `tests/test_layout.py`):
+the foundation (`errors`, `atomic`, `startup`, `cli`, `backend`); `nn`
+(model builders), `preprocessing` (batch preprocessing and augmentation),
+`datasets` (loaders); `io` (batches, HDF5 files, the checkpoint format);
+`evaluation` (metrics, reports, figures, diagnosis); `callbacks` (Keras
+callbacks); `training` (flags, the run folder, the engine); the commands
+`predict` and `diagnose`.
 """
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Same arguments, weights, results and saved config as Keras's layer. For
     4-D channels-last inputs on the TensorFlow backend it calls the fused
-    batch-norm kernel (`pyimagesearch.utils.backend.fused_batch_norm`), which
+    batch-norm kernel (`pyimagesearch.backend.fused_batch_norm`), which
     keeps bfloat16/float16 activations in their dtype and is about 3x faster
     on a CPU than Keras's float32 element-wise ops; everything else (other
     backends, masks, renorm, synchronised statistics, other axes) is Keras's
