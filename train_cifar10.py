@@ -16,7 +16,8 @@ import sys
 
 from config import cifar10_config as config
 from pyimagesearch import startup
-from pyimagesearch.cli import ArgumentParser, fraction, handle_user_errors
+from pyimagesearch.cli import ArgumentParser, fraction, handle_user_errors, non_negative_int
+from pyimagesearch.training import flags
 from pyimagesearch.training.flags import RESUMABLE, add_training_arguments
 
 
@@ -29,9 +30,14 @@ def get_args_parser() -> ArgumentParser:
     add_training_arguments(parser, config)
     parser.add_argument("--momentum", type=fraction, default=config.MOMENTUM,
                         help="SGD momentum (0 to below 1)")
-    parser.fixed_on_resume.add("momentum")  # part of the checkpoint's optimizer
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction,
+                        default=config.NESTEROV, help="Nesterov momentum")
+    parser.fixed_on_resume.update({"momentum", "nesterov"})  # in the checkpoint's optimizer
     parser.add_argument("--shift", type=fraction, default=config.SHIFT,
                         help="largest random shift, as a fraction of width and height (0: none)")
+    parser.add_argument("--pad-crop", type=non_negative_int, default=config.PAD_CROP,
+                        metavar="PIXELS", help="random crops of the image padded with this many "
+                                               "zero pixels a side, instead of --shift (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
     return parser
@@ -40,7 +46,7 @@ def get_args_parser() -> ArgumentParser:
 @handle_user_errors(on_interrupt=RESUMABLE)
 def main(argv=None) -> int:
     parser = get_args_parser()
-    args = parser.parse_args(argv)
+    args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.cifar10 import load_cifar10
     from pyimagesearch.training import run
 
@@ -49,11 +55,12 @@ def main(argv=None) -> int:
     settled = run.check_before_keras(parser, argv, args, paths)
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
 
-    keras = startup.import_keras()
+    startup.import_keras()
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.nn.conv.minigooglenet import MiniGoogLeNet
+    from pyimagesearch.nn.optimizers import SGD
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.training import distributed, engine
+    from pyimagesearch.training import distributed, engine, recipes
 
     test = ArrayBatches(x_test, y_test, max(args.batch_size, 256), shuffle=False)
     if args.evaluate:
@@ -67,20 +74,23 @@ def main(argv=None) -> int:
         # Per-pixel mean image of the training set, carried inside the model.
         model = with_preprocessing(network, x_train.mean(axis=0, dtype="float64"),
                                    name=config.MODEL_NAME)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=args.momentum),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer = SGD(learning_rate, momentum=args.momentum, nesterov=args.nesterov,
+                        weight_decay=args.weight_decay or None)
+        model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model
 
-    batches = engine.batch_kwargs(args)
-    train = ArrayBatches(x_train, y_train, args.batch_size, **batches,
-                         augment=RandomAffine(shift=args.shift, flip=args.flip),
-                         seed=engine.data_seed(checkpoint, args.seed))
+    augment = (RandomAffine(shift=args.pad_crop / 32, flip=args.flip, fill_mode="constant",
+                            whole_pixels=True) if args.pad_crop
+               else RandomAffine(shift=args.shift, flip=args.flip))
+    labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
+    train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment, **labels,
+                         seed=engine.data_seed(checkpoint, args.seed), **engine.batch_kwargs(args))
     model = engine.model_for(checkpoint, initial_epoch, args.epochs, new_model, lr,
                              len(class_names), x_train.shape[1:])
     if args.find_lr:
         engine.find_lr(model, train, paths, args, "MiniGoogLeNet on CIFAR-10")
         return 0
-    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False,
+    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False, **labels,
                        **distributed.current().batch_kwargs())
     engine.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
                  class_names=class_names, title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",

@@ -26,6 +26,7 @@ from pyimagesearch.cli import (
     non_negative_float,
     positive_int,
 )
+from pyimagesearch.training import flags
 from pyimagesearch.training.flags import RESUMABLE, add_training_arguments
 
 IN_MEMORY = {"auto": "auto", "yes": True, "no": False}  # --in-memory
@@ -65,7 +66,7 @@ def get_args_parser() -> ArgumentParser:
 @handle_user_errors(on_interrupt=RESUMABLE)
 def main(argv=None) -> int:
     parser = get_args_parser()
-    args = parser.parse_args(argv)
+    args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.tinyimagenet import check_hdf5_dir, read_mean
     from pyimagesearch.io.hdf5format import check_hdf5
     from pyimagesearch.training import run
@@ -80,11 +81,12 @@ def main(argv=None) -> int:
         check_hdf5(split[name], image_shape=(config.IMAGE_SIZE, config.IMAGE_SIZE, 3))
     mean = None if args.evaluate else read_mean(args.hdf5_dir)
 
-    keras = startup.import_keras()
+    startup.import_keras()
     from pyimagesearch.io import HDF5DatasetGenerator
     from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
+    from pyimagesearch.nn.optimizers import Adam
     from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.training import distributed, engine
+    from pyimagesearch.training import distributed, engine, recipes
 
     test = HDF5DatasetGenerator(split["test"], args.batch_size, shuffle=False, in_memory=False)
     class_names = test.class_names or [str(i) for i in range(test.num_classes)]
@@ -94,7 +96,8 @@ def main(argv=None) -> int:
     args, initial_epoch, checkpoint, lr = engine.prepare(parser, argv, args, paths, settled)
     augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
                            shear=args.shear, flip=args.flip)
-    train = HDF5DatasetGenerator(split["train"], args.batch_size, augment=augment,
+    labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
+    train = HDF5DatasetGenerator(split["train"], args.batch_size, augment=augment, **labels,
                                  in_memory=IN_MEMORY[args.in_memory],
                                  seed=engine.data_seed(checkpoint, args.seed),
                                  workers=args.workers, **engine.batch_kwargs(args))
@@ -107,8 +110,8 @@ def main(argv=None) -> int:
         network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
                                         bn_before_relu=args.bn_before_relu)
         model = with_preprocessing(network, mean, name=config.MODEL_NAME)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer = Adam(learning_rate, weight_decay=args.weight_decay or None)
+        model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model
 
     model = engine.model_for(checkpoint, initial_epoch, args.epochs, new_model, lr,
@@ -117,7 +120,8 @@ def main(argv=None) -> int:
         engine.find_lr(model, train, paths, args, "DeeperGoogLeNet on Tiny ImageNet")
         return 0
     val = HDF5DatasetGenerator(split["val"], args.batch_size, shuffle=False, in_memory=False,
-                               workers=args.workers, **distributed.current().batch_kwargs())
+                               workers=args.workers, **labels,
+                               **distributed.current().batch_kwargs())
     engine.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
                  class_names=class_names,
                  title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}", validation_data=val)

@@ -51,9 +51,13 @@ def _kill_when(process, condition, delay=0.0, timeout=240):
         process.communicate()
 
 
-def test_training_killed_mid_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("recipe", ["classic", "fast"])
+def test_training_killed_mid_run_resumes_exactly(tmp_path, recipe):
+    """The fast recipe adds a per-batch LR with a warm-up, one-hot labels with label
+    smoothing, Nesterov momentum and weight decay: all come back exactly too."""
     data = write_cifar(str(tmp_path / "data"))
-    argv = ["--data", data, "--epochs", "3", "--batch-size", "4", "--seed", "7", "--verbose", "0"]
+    argv = ["--data", data, "--epochs", "3", "--batch-size", "4", "--seed", "7", "--verbose", "0",
+            "--recipe", recipe]
     straight = _start("train_cifar10.py", *argv, "--output", str(tmp_path / "straight"))
     out = tmp_path / "killed"
     first_checkpoint = out / "checkpoints" / "minigooglenet_cifar10_epoch_001.keras"

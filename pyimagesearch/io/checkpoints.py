@@ -138,7 +138,7 @@ def load_checkpoint(path: str, what: str = "checkpoint",
     """
     import keras
 
-    from pyimagesearch.nn import layers as _registers_nn_layers  # noqa: F401  (for loading)
+    import pyimagesearch.nn  # noqa: F401  (registers the layers and optimizers, for loading)
     from pyimagesearch.preprocessing import batch as _registers_preprocessing  # noqa: F401
 
     check_keras_file(path, what, advice)

@@ -1,7 +1,8 @@
-"""Neural network builders, and the layers they share.
+"""Neural network builders, and the layers and optimizers they share.
 
-Importing this package registers the layers that saved models refer to
-(`pyimagesearch>BatchNormalization`), so `keras.models.load_model` finds them.
+Importing this package registers what saved models refer to
+(`pyimagesearch>BatchNormalization`, `pyimagesearch>SGD`, `pyimagesearch>Adam`),
+so `keras.models.load_model` finds them.
 """
 
-from pyimagesearch.nn import layers  # noqa: F401  (registers the layers for loading)
+from pyimagesearch.nn import layers, optimizers  # noqa: F401  (registered for loading)

@@ -131,11 +131,15 @@ class RandomAffine:
         fill_mode: see `warp_affine`.
         interpolation: see `warp_affine`.
         data_format: "channels_last" (N, H, W, C) batches, or "channels_first".
+        whole_pixels: round the shifts to whole pixels: with no rotation, zoom
+            or shear, and fill "constant", a random crop of the image padded
+            with zeros (CIFAR-10's usual pad-and-crop).
     """
 
     def __init__(self, rotation: float = 0.0, zoom: float = 0.0, shift: float = 0.0,
                  shear: float = 0.0, flip: bool = False, fill_mode: str = "nearest",
-                 interpolation: str = "bilinear", data_format: str = "channels_last"):
+                 interpolation: str = "bilinear", data_format: str = "channels_last",
+                 whole_pixels: bool = False):
         for name, value in (("rotation", rotation), ("zoom", zoom), ("shift", shift),
                             ("shear", shear)):
             if not 0 <= value < (180 if name == "rotation" else 1):
@@ -144,6 +148,7 @@ class RandomAffine:
         _check_options(fill_mode, interpolation)
         self.rotation, self.zoom, self.shift, self.shear = rotation, zoom, shift, shear
         self.flip = flip
+        self.whole_pixels = whole_pixels
         self.fill_mode = fill_mode
         self.interpolation = interpolation
         if data_format not in ("channels_last", "channels_first"):
@@ -166,6 +171,8 @@ class RandomAffine:
         zoom_x, zoom_y = rng.uniform(1 - self.zoom, 1 + self.zoom, (2, n))
         shift_x = rng.uniform(-self.shift, self.shift, n) * width
         shift_y = rng.uniform(-self.shift, self.shift, n) * height
+        if self.whole_pixels:  # a random crop of the image padded by `shift` of its size
+            shift_x, shift_y = np.round(shift_x), np.round(shift_y)
         mirror = np.where(rng.random(n) < 0.5, -1.0, 1.0) if self.flip else np.ones(n)
         cos, sin = np.cos(theta), np.sin(theta)
         # A = rotation @ shear @ zoom @ mirror, acting on coordinates about the centre.

@@ -27,9 +27,9 @@ from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, lr_range, metrics, reports
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
-from pyimagesearch.training import distributed, precision, run
+from pyimagesearch.training import distributed, precision, recipes, run
 from pyimagesearch.training.run import RunPaths, where_to_resume
-from pyimagesearch.training.schedules import PolynomialDecay
+from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
 def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
@@ -275,7 +275,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         data.epoch_callback(),  # epoch e's order and augmentation, whatever the backend
         keras.callbacks.LambdaCallback(
             on_train_begin=lambda logs: set_global_rng_state(backend_rng)),
-        keras.callbacks.LearningRateScheduler(poly_schedule(args)),
+        (BatchLearningRate(poly_schedule(args), len(data)) if recipes.per_batch(args)
+         else keras.callbacks.LearningRateScheduler(poly_schedule(args))),
         *(files if chief else []),
         StopOnDivergence(),
     ]
@@ -351,8 +352,10 @@ def _at(values: list | None, epoch: int):
 
 
 def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
-    """The run's LR schedule: `--lr`, `--epochs`, `--power` and any `--resume --lr` restarts."""
-    return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts)
+    """The run's LR schedule: `--lr`, `--epochs`, `--power`, `--warmup-epochs` and any
+    `--resume --lr` restarts."""
+    return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts,
+                           getattr(args, "warmup_epochs", 0.0))
 
 
 def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:

@@ -10,6 +10,8 @@ import sys
 from pyimagesearch.cli import (
     ArgumentParser,
     at_least_2,
+    explicit_flags,
+    fraction,
     host_port,
     non_negative_float,
     non_negative_int,
@@ -21,6 +23,9 @@ from pyimagesearch.cli import (
 # `--mixed-precision` choices (`pyimagesearch.training.precision.CHOICES`).
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 
+# `--recipe` choices: the published recipe, and a modern one for the same networks.
+RECIPES = ("classic", "fast")
+
 # What the training scripts say on Ctrl-C or SIGTERM, unless the engine knows more.
 RESUMABLE = "interrupted; rerun the same command to continue from the last checkpoint"
 
@@ -28,6 +33,12 @@ RESUMABLE = "interrupted; rerun the same command to continue from the last check
 def add_training_arguments(parser: ArgumentParser, config) -> None:
     """Adds the flags every training script shares, their defaults from `config`."""
     parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
+    parser.add_argument("--recipe", choices=RECIPES, default=getattr(config, "RECIPE", "classic"),
+                        help="classic: the published recipe (the defaults shown); fast: a modern "
+                             "recipe for the same network (warm-up and decay per batch, label "
+                             "smoothing, decoupled weight decay; its defaults are the script's "
+                             "config FAST, and every flag still overrides them)")
+    parser.fixed_on_resume.add("recipe")
     parser.add_argument("--epochs", type=positive_int, default=config.EPOCHS,
                         help="the run's total epochs (a resumed run continues up to it); the LR "
                              "decays to zero over them")
@@ -38,6 +49,15 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
                              "the decay restarts from this rate at the resumed epoch")
     parser.add_argument("--power", type=non_negative_float, default=config.POWER,
                         help="power of the polynomial LR decay (1: linear, 0: constant)")
+    parser.add_argument("--warmup-epochs", type=non_negative_float, default=0.0,
+                        help="epochs of linear LR warm-up (may be fractional); above 0, the LR "
+                             "is set every batch instead of every epoch")
+    parser.add_argument("--label-smoothing", type=fraction, default=0.0,
+                        help="label smoothing of the cross-entropy (one-hot labels)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.0,
+                        help="decoupled weight decay of the kernels (not of batch-norm "
+                             "parameters or biases), in the optimizer")
+    parser.fixed_on_resume.update({"label_smoothing", "weight_decay"})  # in the model's compile
     parser.add_argument("--seed", type=random_seed, default=None,
                         help="seed for a repeatable run (also makes TensorFlow deterministic)")
     parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
@@ -101,3 +121,15 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
     parser.add_argument("--evaluate", metavar="MODEL",
                         help="only evaluate this saved .keras model on the test split (rank-1, "
                              "rank-5, report and confusion matrix in --output)")
+
+
+def parse_args(parser: ArgumentParser, argv, config):
+    """Parses `argv`; with `--recipe fast`, the flags not typed take the values of the
+    script's `config.FAST` (every typed flag still wins)."""
+    args = parser.parse_args(argv)
+    if args.recipe == "fast":
+        typed = explicit_flags(parser, argv)
+        for key, value in config.FAST.items():
+            if key not in typed:
+                setattr(args, key, value)
+    return args

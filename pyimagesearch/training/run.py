@@ -168,6 +168,9 @@ def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, path
         for a new run; `precision_typed` says that `--resume` was given a
         `--mixed-precision` the checkpoint must match.
     """
+    if getattr(args, "warmup_epochs", 0.0) >= args.epochs:
+        raise UserError(f"--warmup-epochs {args.warmup_epochs:g} must be below --epochs "
+                        f"{args.epochs}")
     if writer:
         check_writable(args.output)
         check_writable(paths.checkpoints)

@@ -1,0 +1,114 @@
+"""--recipe fast: its defaults, its per-batch schedule, label smoothing, decoupled weight
+decay on the kernels only, and pad-and-crop."""
+
+import argparse
+
+import keras
+import numpy as np
+import pytest
+
+import train_cifar10
+import train_tinyimagenet
+from config import cifar10_config
+from pyimagesearch.io import ArrayBatches
+from pyimagesearch.nn.optimizers import SGD
+from pyimagesearch.preprocessing import RandomAffine
+from pyimagesearch.training import flags, recipes
+from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
+
+
+def test_fast_sets_its_defaults_and_typed_flags_still_win():
+    parser = train_cifar10.get_args_parser()
+    classic = flags.parse_args(parser, [], cifar10_config)
+    assert (classic.recipe, classic.lr, classic.warmup_epochs, classic.label_smoothing) == (
+        "classic", 1e-2, 0.0, 0.0)
+    fast = flags.parse_args(parser, ["--recipe", "fast", "--lr", "0.3"], cifar10_config)
+    for key, value in cifar10_config.FAST.items():
+        assert getattr(fast, key) == (0.3 if key == "lr" else value), key
+    assert "recipe" in parser.fixed_on_resume
+    tiny = train_tinyimagenet.get_args_parser()
+    assert flags.parse_args(tiny, ["--recipe", "fast"], train_tinyimagenet.config).rotation == 0
+
+
+def test_warm_up_then_decay_at_chosen_steps():
+    schedule = PolynomialDecay(0.2, 10, power=1.0, warmup_epochs=1.0)
+    steps = 4  # batches an epoch
+    assert schedule.at(0, 0, steps) == pytest.approx(0.05)  # rises from base / steps
+    assert schedule.at(0, 3, steps) == pytest.approx(0.2)   # the peak at the warm-up's end
+    assert schedule.at(1, 0, steps) == pytest.approx(0.2)
+    assert schedule.at(5, 2, steps) == pytest.approx(0.2 * (10 - 5.5) / 9)
+    assert schedule.at(9, 3, steps) == pytest.approx(0.2 * 0.25 / 9)
+    assert schedule.at(10, 0, steps) == 0.0
+    assert schedule(3) == pytest.approx(0.2 * 7 / 9)  # per epoch: the epoch's first batch
+    restarted = PolynomialDecay(0.2, 10, warmup_epochs=1.0, restarts={"6": 0.01})
+    assert restarted.at(6, 2, steps) == pytest.approx(0.01 * (10 - 6.5) / 4)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        PolynomialDecay(0.2, 2, warmup_epochs=2)
+
+
+def test_the_rate_is_set_every_batch_in_fit():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    schedule = PolynomialDecay(0.2, 3, warmup_epochs=1.0)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    x, y = np.zeros((8, 3), "float32"), np.zeros((8, 2), "float32")
+    model.fit(x, y, batch_size=2, epochs=3, verbose=0,
+              callbacks=[BatchLearningRate(schedule, 4), record])
+    assert seen == pytest.approx([schedule.at(e, b, 4) for e in range(3) for b in range(4)])
+
+
+def test_label_smoothing_takes_effect():
+    args = argparse.Namespace(label_smoothing=0.1)
+    assert recipes.one_hot(args)
+    loss = recipes.loss(args)
+    sure = np.array([[1.0 - 1e-7, 1e-7 / 9] + [1e-7 / 9] * 8], "float32")
+    target = np.eye(10, dtype="float32")[[0]]
+    smoothed = float(loss(target, sure))
+    assert smoothed > 1.0  # the smoothed target puts 0.01 on each wrong class
+    assert float(recipes.loss(argparse.Namespace(label_smoothing=0.0))(np.array([0]), sure)) < 1e-5
+    batches = ArrayBatches(np.zeros((4, 2, 2, 3), np.uint8), [0, 1, 2, 3], 4, shuffle=False,
+                           binarize=True, classes=10)
+    np.testing.assert_array_equal(batches[0][1], np.eye(10)[:4])
+
+
+@pytest.mark.parametrize("reload", [False, True])
+def test_weight_decay_shrinks_kernels_only(reload, tmp_path):
+    """Also after a save and load: Keras does not save `exclude_from_weight_decay`."""
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3)(inputs)
+    outputs = keras.layers.BatchNormalization()(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=SGD(0.1, weight_decay=0.5), loss="mse")
+    if reload:
+        model.save(tmp_path / "m.keras")
+        model = keras.models.load_model(tmp_path / "m.keras")
+    model.layers[-1].gamma.assign(np.full(3, 2.0, "float32"))
+    model.layers[-1].beta.assign(np.full(3, 0.5, "float32"))
+    model.layers[1].bias.assign(np.full(3, 0.5, "float32"))
+    optimizer = model.optimizer
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+    optimizer.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
+    for variable in model.trainable_variables:
+        after = keras.ops.convert_to_numpy(variable)
+        factor = 1 - 0.1 * 0.5 if variable.path.endswith("kernel") else 1.0
+        np.testing.assert_allclose(after, before[variable.path] * factor, rtol=1e-6,
+                                   err_msg=variable.path)
+
+
+def test_pad_and_crop_is_a_whole_pixel_shift_with_zeros():
+    image = np.arange(1, 8 * 8 * 3 + 1, dtype=np.uint8).reshape(1, 8, 8, 3)
+    crop = RandomAffine(shift=2 / 8, fill_mode="constant", whole_pixels=True)
+    for seed in range(20):
+        out = crop(image, np.random.default_rng(seed))[0].astype(int)
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if np.array_equal(out, _shifted(image[0].astype(int), dy, dx))]
+        assert found, seed
+
+
+def _shifted(image, dy, dx):
+    """`image` moved by (dy, dx) pixels, zeros where nothing moved in."""
+    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+    h, w = image.shape[:2]
+    return padded[2 - dy:2 - dy + h, 2 - dx:2 - dx + w]
