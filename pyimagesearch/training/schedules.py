@@ -71,6 +71,8 @@ class BatchLearningRate(keras.callbacks.Callback):
 
     The rate depends only on Keras's epoch and batch numbers, so a resumed
     run (which `fit` starts at `initial_epoch`) continues the curve exactly.
+    On JAX, whose `fit` keeps the variables' values outside the model during
+    an epoch, the state is synced first so that the new rate reaches the step.
     """
 
     def __init__(self, schedule: PolynomialDecay, steps: int):
@@ -82,4 +84,6 @@ class BatchLearningRate(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
         self.model.optimizer.learning_rate = self.schedule.at(self._epoch, batch, self.steps)
