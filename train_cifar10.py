@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         model = with_preprocessing(network, x_train.mean(axis=0, dtype="float64"),
                                    name=config.MODEL_NAME)
         optimizer = SGD(learning_rate, momentum=args.momentum, nesterov=args.nesterov,
-                        weight_decay=args.weight_decay or None)
+                        **recipes.optimizer_kwargs(args))
         model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model
 

@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
                                         bn_before_relu=args.bn_before_relu)
         model = with_preprocessing(network, mean, name=config.MODEL_NAME)
-        optimizer = Adam(learning_rate, weight_decay=args.weight_decay or None)
+        optimizer = Adam(learning_rate, **recipes.optimizer_kwargs(args))
         model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model
 

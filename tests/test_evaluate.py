@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import train_cifar10
+from pyimagesearch.evaluation.metrics import rank_k_accuracy
 from pyimagesearch.io import ArrayBatches
 from pyimagesearch.io.checkpoints import save_model
 from pyimagesearch.preprocessing import with_preprocessing
@@ -39,10 +40,13 @@ def layout(request):
     keras.config.set_image_data_format(before)
 
 
-def _expected(model, images, labels):
+def _expected(model, images, labels, flip_tta=False):
     x = images.transpose(0, 3, 1, 2) if keras.config.image_data_format() == "channels_first" \
         else images
     probs = model.predict(x, verbose=0)
+    if flip_tta:  # the mean of the image's and its mirror image's probabilities
+        width = 2 if keras.config.image_data_format() == "channels_last" else 3
+        probs = (probs + model.predict(np.flip(x, axis=width), verbose=0)) / 2
     order = np.argsort(-probs, axis=1, kind="stable")
     return float(np.mean(order[:, 0] == labels)), probs
 
@@ -63,7 +67,11 @@ def test_a_saved_model_is_scored_and_reported(layout, tmp_path):
     assert 0 <= result["rank1"] <= result["rank5"] <= 1
     with open(paths.file("_eval.json")) as f:
         assert json.load(f) == {"rank1": result["rank1"], "rank5": result["rank5"], "n": 60,
-                                "model": path}
+                                "model": path, "flip_tta": result["flip_tta"]}
+    # The saturated softmax ties the two views' mean often: scikit-learn's order decides.
+    _, tta_probs = _expected(model, images, labels, flip_tta=True)
+    tta_rank1 = rank_k_accuracy(tta_probs, labels, 1)
+    assert result["flip_tta"]["rank1"] == pytest.approx(tta_rank1) != pytest.approx(rank1)
     assert "test accuracy" in open(paths.file("_report.txt")).read()
     assert os.path.getsize(paths.file("_confusion.png")) > 1000
 

@@ -51,13 +51,15 @@ def _kill_when(process, condition, delay=0.0, timeout=240):
         process.communicate()
 
 
-@pytest.mark.parametrize("recipe", ["classic", "fast"])
+@pytest.mark.parametrize("recipe", [["classic"], ["fast"], ["fast", "--ema", "0.9"]],
+                         ids=["classic", "fast", "fast-ema"])
 def test_training_killed_mid_run_resumes_exactly(tmp_path, recipe):
     """The fast recipe adds a per-batch LR with a warm-up, one-hot labels with label
-    smoothing, Nesterov momentum and weight decay: all come back exactly too."""
+    smoothing, Nesterov momentum and weight decay, and may add the weights' moving
+    average: all come back exactly too."""
     data = write_cifar(str(tmp_path / "data"))
     argv = ["--data", data, "--epochs", "3", "--batch-size", "4", "--seed", "7", "--verbose", "0",
-            "--recipe", recipe]
+            "--recipe", *recipe]
     straight = _start("train_cifar10.py", *argv, "--output", str(tmp_path / "straight"))
     out = tmp_path / "killed"
     first_checkpoint = out / "checkpoints" / "minigooglenet_cifar10_epoch_001.keras"
@@ -78,6 +80,7 @@ def test_training_killed_mid_run_resumes_exactly(tmp_path, recipe):
     a, b = history(tmp_path / "straight"), history(out)
     assert len(b["loss"]) == 3 and b["learning_rate"] == a["learning_rate"]
     assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)  # (of the average, with --ema)
     assert sorted(os.listdir(out / "checkpoints")) == [
         f"minigooglenet_cifar10_epoch_00{e}.keras" for e in (1, 2, 3)]
     assert not glob.glob(str(out / "**" / ".*"), recursive=True)  # no temporary files left

@@ -2,6 +2,7 @@
 decay on the kernels only, and pad-and-crop."""
 
 import argparse
+import os
 
 import keras
 import numpy as np
@@ -113,3 +114,89 @@ def _shifted(image, dy, dx):
     padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
     h, w = image.shape[:2]
     return padded[2 - dy:2 - dy + h, 2 - dx:2 - dx + w]
+
+
+def _small_model(ema: float = 0.0, seed: int = 3) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(8, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    args = argparse.Namespace(weight_decay=0.0, ema=ema)
+    model.compile(optimizer=SGD(0.1, momentum=0.9, **recipes.optimizer_kwargs(args)),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _xy(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)).astype("float32"), rng.integers(0, 3, n)
+
+
+def test_ema_averages_the_weights_every_step_and_the_model_ends_with_the_average():
+    x, y = _xy()
+    model = _small_model(ema=0.8)
+    assert recipes.optimizer_kwargs(argparse.Namespace(ema=0.0))["use_ema"] is False
+    raw = []
+
+    def record(batch, logs):
+        if hasattr(model, "jax_state_sync"):
+            model.jax_state_sync()  # JAX's fit holds the weights outside the model
+        raw.append([np.array(v.numpy()) for v in model.trainable_variables])
+
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+              callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)])
+    average = raw[0]  # the first step starts the average at the weights
+    for weights in raw[1:]:
+        average = [0.8 * a + 0.2 * w for a, w in zip(average, weights)]
+    final = [np.array(v.numpy()) for v in model.trainable_variables]
+    for got, want, last in zip(final, average, raw[-1]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got, last)  # the average, not the last step's weights
+
+
+def test_training_validates_the_average_and_checkpoints_hold_both(tmp_path):
+    """engine.train: validation is of the averaged weights, each checkpoint holds the trained
+    weights with the average in its optimizer, and the final model is the average."""
+    from pyimagesearch.io.checkpoints import load_checkpoint
+    from pyimagesearch.training import engine
+    from pyimagesearch.training.run import RunPaths
+
+    x, y = _xy(40)
+    val = ArrayBatches(*_xy(16, seed=1), 8, shuffle=False)
+    model = _small_model(ema=0.7)
+    args = argparse.Namespace(epochs=2, lr=0.1, power=1.0, lr_restarts={}, warmup_epochs=0.0,
+                              checkpoint_every=1, keep_checkpoints=0, tensorboard=False,
+                              verbose=0, ema=0.7)
+    paths = RunPaths(str(tmp_path), "m")
+    os.makedirs(paths.checkpoints)
+    history = engine.train(model, ArrayBatches(x, y, 8, seed=0), paths, args, 0, "t",
+                           validation_data=val)
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(val, verbose=0),
+                                                            rel=1e-5)
+    saved = keras.models.load_model(paths.model)
+    checkpoint = load_checkpoint(paths.checkpoint_list()[-1][1])
+    assert checkpoint.optimizer.use_ema and checkpoint.optimizer.ema_momentum == 0.7
+    averages = checkpoint.optimizer._model_variables_moving_average
+    for final, trained, average in zip(saved.trainable_variables,
+                                       checkpoint.trainable_variables, averages):
+        np.testing.assert_allclose(final.numpy(), average.numpy(), rtol=1e-6)
+        assert not np.allclose(trained.numpy(), average.numpy())
+
+
+def test_flip_tta_is_the_mean_of_the_two_views():
+    from pyimagesearch.evaluation import tta
+
+    keras.utils.set_random_seed(0)
+    shape = (8, 6, 3) if keras.config.image_data_format() == "channels_last" else (3, 8, 6)
+    inputs = keras.Input(shape, dtype="uint8")
+    x = keras.layers.Flatten()(keras.ops.cast(inputs, "float32") / 255.0)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    images = np.random.default_rng(0).integers(0, 256, (5, *shape), dtype=np.uint8)
+    width = 2 if keras.config.image_data_format() == "channels_last" else 3
+    plain = model.predict(images, verbose=0)
+    flipped = model.predict(np.flip(images, axis=width), verbose=0)
+    assert not np.allclose(plain, flipped)
+    got = tta.flip_average(plain, tta.mirrored(model).predict(images, verbose=0))
+    np.testing.assert_allclose(got, (plain + flipped) / 2, rtol=1e-5, atol=1e-7)

@@ -24,7 +24,7 @@ from pyimagesearch import atomic
 from pyimagesearch.backend import seed_everything, set_global_rng_state
 from pyimagesearch.callbacks import EpochCheckpoint, LRFinder, StopOnDivergence, TrainingMonitor
 from pyimagesearch.errors import UserError
-from pyimagesearch.evaluation import figures, lr_range, metrics, reports
+from pyimagesearch.evaluation import figures, lr_range, metrics, reports, tta
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
 from pyimagesearch.training import distributed, precision, recipes, run
@@ -165,23 +165,28 @@ def model_for(checkpoint: str | None, initial_epoch: int, epochs: int, new_model
 
 def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
              model_path: str, verbose: int = 0) -> dict | None:
-    """Scores `model` on a test split and writes `_eval.json`, `_report.txt` and
-    `_confusion.png` to the run's folder (process 0).
+    """Scores `model` on a test split, alone and with flip TTA (`evaluation.tta`), and
+    writes `_eval.json`, `_report.txt` and `_confusion.png` (of the model alone) to the
+    run's folder (process 0).
 
     Args:
         data: the test split's batches (`shuffle=False`), its `labels` in order.
         model_path: the model's file, named in the files.
 
     Returns:
-        `{"rank1", "rank5", "n", "model"}` (None on processes other than 0).
+        `{"rank1", "rank5", "n", "model", "flip_tta": {"rank1", "rank5"}}` (None on
+        processes other than 0).
     """
     probs = distributed.predict(model, data, verbose=verbose)
+    flipped = distributed.predict(tta.mirrored(model), data, verbose=verbose)
     if not distributed.current().chief:
         return None
     labels = np.asarray(data.labels)
     preds = probs.argmax(axis=1)
     rank1, rank5 = metrics.rank5_accuracy(probs, labels)
-    result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path}
+    tta1, tta5 = metrics.rank5_accuracy(tta.flip_average(probs, flipped), labels)
+    result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path,
+              "flip_tta": {"rank1": tta1, "rank5": tta5}}
     title = f"{os.path.basename(model_path)} on the test split"
     report = reports.classification_summary(labels, preds, class_names, title)
     atomic.write_json(paths.file("_eval.json"), result)
@@ -189,7 +194,8 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
     figures.plot_confusion_matrix(labels, preds, class_names, paths.file("_confusion.png"), title)
     if len(class_names) <= 20:
         print(report)
-    print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images)")
+    print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images); with "
+          f"flip TTA: rank-1 {tta1:.2%}, rank-5 {tta5:.2%}")
     print(f"wrote {paths.file('_eval.json')}, {paths.file('_report.txt')}, "
           f"{paths.file('_confusion.png')}")
     return result
@@ -278,6 +284,10 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         (BatchLearningRate(poly_schedule(args), len(data)) if recipes.per_batch(args)
          else keras.callbacks.LearningRateScheduler(poly_schedule(args))),
         *(files if chief else []),
+        # --ema: validation sees the averaged weights, checkpoints the trained ones (with the
+        # average in the optimizer), and `fit` ends by putting the average in the model.
+        *([keras.callbacks.SwapEMAWeights()] if getattr(model.optimizer, "use_ema", False)
+          else []),
         StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.

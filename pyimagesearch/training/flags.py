@@ -57,7 +57,11 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
     parser.add_argument("--weight-decay", type=non_negative_float, default=0.0,
                         help="decoupled weight decay of the kernels (not of batch-norm "
                              "parameters or biases), in the optimizer")
-    parser.fixed_on_resume.update({"label_smoothing", "weight_decay"})  # in the model's compile
+    parser.add_argument("--ema", type=fraction, default=0.0, metavar="MOMENTUM",
+                        help="keep an exponential moving average of the weights with this "
+                             "momentum per step (e.g. 0.999; 0: none): validation and the "
+                             "final model use the averaged weights, checkpoints hold both")
+    parser.fixed_on_resume.update({"label_smoothing", "weight_decay", "ema"})  # in the compile
     parser.add_argument("--seed", type=random_seed, default=None,
                         help="seed for a repeatable run (also makes TensorFlow deterministic)")
     parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
