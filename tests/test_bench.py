@@ -90,3 +90,19 @@ def test_table_reports_ratios():
 def test_readme_shows_the_bench_command():
     with open(os.path.join(run.ROOT, "README.md"), encoding="utf-8") as f:
         assert "python -m bench.run" in f.read()
+
+
+def test_ema_bn_recalibration_is_the_mean_of_the_batch_statistics():
+    from bench.ema_bn import recalibrate
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.99)(inputs))
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc, 1.0, (16, 3)).astype("float32") for loc in (1.0, 3.0, 8.0)]
+    assert recalibrate(model, batches) == 1
+    norm = model.layers[-1]
+    np.testing.assert_allclose(norm.moving_mean.numpy(),
+                               np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(),
+                               np.mean([b.var(axis=0) for b in batches], axis=0), rtol=1e-4)
+    assert norm.momentum == 0.99
