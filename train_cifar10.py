@@ -40,6 +40,9 @@ def get_args_parser() -> ArgumentParser:
                                                "zero pixels a side, instead of --shift (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
+    parser.add_argument("--cutout", type=non_negative_int, default=config.CUTOUT,
+                        metavar="PIXELS", help="zero a random square of this side in every "
+                                               "training image (cutout; 0: none)")
     return parser
 
 
@@ -80,8 +83,8 @@ def main(argv=None) -> int:
         return model
 
     augment = (RandomAffine(shift=args.pad_crop / 32, flip=args.flip, fill_mode="constant",
-                            whole_pixels=True) if args.pad_crop
-               else RandomAffine(shift=args.shift, flip=args.flip))
+                            whole_pixels=True, cutout=args.cutout) if args.pad_crop
+               else RandomAffine(shift=args.shift, flip=args.flip, cutout=args.cutout))
     labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
     train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment, **labels,
                          seed=engine.data_seed(checkpoint, args.seed), **engine.batch_kwargs(args))

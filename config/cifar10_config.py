@@ -15,6 +15,7 @@ SHIFT = 0.1           # random shifts up to 10% of width and height, nearest fil
 FLIP = True           # random horizontal flips
 NESTEROV = False      # plain momentum, as published
 PAD_CROP = 0          # no pad-and-crop (the shifts above instead)
+CUTOUT = 0            # no cutout (--cutout PIXELS: zero a random square of each image)
 
 RECIPE = "classic"    # --recipe: classic (the defaults above) or fast (FAST below)
 # --recipe fast: a modern recipe for the same network, PROVISIONAL: its parts are still being

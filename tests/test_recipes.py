@@ -200,3 +200,20 @@ def test_flip_tta_is_the_mean_of_the_two_views():
     assert not np.allclose(plain, flipped)
     got = tta.flip_average(plain, tta.mirrored(model).predict(images, verbose=0))
     np.testing.assert_allclose(got, (plain + flipped) / 2, rtol=1e-5, atol=1e-7)
+
+
+def test_cutout_zeroes_one_square_per_image_and_leaves_the_rest_of_the_draw_alone():
+    images = np.random.default_rng(0).integers(1, 256, (64, 16, 16, 3), dtype=np.uint8)
+    stored = images.copy()
+    a = RandomAffine(flip=True)(images, np.random.default_rng(5))
+    b = RandomAffine(flip=True, cutout=6)(images, np.random.default_rng(5))
+    np.testing.assert_array_equal(images, stored)  # the stored images are untouched
+    cut = (a != b).any(axis=3)
+    np.testing.assert_array_equal(cut, (b == 0).all(axis=3))  # only the square is zeroed
+    sizes = []
+    for mask in cut:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        assert 0 < len(rows) <= 6 and 0 < len(cols) <= 6  # one square, clipped at the edges
+        assert mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+        sizes.append(mask.sum())
+    assert 0.3 < np.mean(np.equal(sizes, 36)) < 1  # whole inside, clipped near the edges

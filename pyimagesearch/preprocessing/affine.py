@@ -134,12 +134,16 @@ class RandomAffine:
         whole_pixels: round the shifts to whole pixels: with no rotation, zoom
             or shear, and fill "constant", a random crop of the image padded
             with zeros (CIFAR-10's usual pad-and-crop).
+        cutout: after the warp, zero a `cutout` x `cutout` square of each image
+            at a random centre, partly outside the image near its edges
+            (DeVries & Taylor 2017); 0: none. Drawn after the transforms, so the
+            rest of the augmentation is the same with or without it.
     """
 
     def __init__(self, rotation: float = 0.0, zoom: float = 0.0, shift: float = 0.0,
                  shear: float = 0.0, flip: bool = False, fill_mode: str = "nearest",
                  interpolation: str = "bilinear", data_format: str = "channels_last",
-                 whole_pixels: bool = False):
+                 whole_pixels: bool = False, cutout: int = 0):
         for name, value in (("rotation", rotation), ("zoom", zoom), ("shift", shift),
                             ("shear", shear)):
             if not 0 <= value < (180 if name == "rotation" else 1):
@@ -149,6 +153,9 @@ class RandomAffine:
         self.rotation, self.zoom, self.shift, self.shear = rotation, zoom, shift, shear
         self.flip = flip
         self.whole_pixels = whole_pixels
+        if cutout < 0:
+            raise ValueError(f"`cutout` must be 0 or more. Received: cutout={cutout}")
+        self.cutout = int(cutout)
         self.fill_mode = fill_mode
         self.interpolation = interpolation
         if data_format not in ("channels_last", "channels_first"):
@@ -158,11 +165,13 @@ class RandomAffine:
 
     def __repr__(self) -> str:
         return (f"RandomAffine(rotation={self.rotation}, zoom={self.zoom}, shift={self.shift}, "
-                f"shear={self.shear}, flip={self.flip}, fill_mode={self.fill_mode!r})")
+                f"shear={self.shear}, flip={self.flip}, fill_mode={self.fill_mode!r}, "
+                f"cutout={self.cutout})")
 
     @property
     def is_identity(self) -> bool:
-        return not (self.rotation or self.zoom or self.shift or self.shear or self.flip)
+        return not (self.rotation or self.zoom or self.shift or self.shear or self.flip
+                    or self.cutout)
 
     def matrices(self, n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         """(n, 2, 3) random output => source maps for images of `height` x `width`."""
@@ -202,4 +211,19 @@ class RandomAffine:
         start, total = part or (0, n)
         matrices = self.matrices(total, height, width, rng)[start:start + n]
         out = warp_affine(images, matrices, self.fill_mode, self.interpolation)
+        if self.cutout:
+            centres = rng.integers(0, (height, width), (total, 2))[start:start + n]
+            out = cut_out(out, centres, self.cutout)
         return out.transpose(0, 3, 1, 2) if self.data_format == "channels_first" else out
+
+
+def cut_out(images: np.ndarray, centres: np.ndarray, size: int) -> np.ndarray:
+    """Zeroes a `size` x `size` square of each (N, H, W, C) image about its (row, column)
+    in `centres` (clipped at the edges), in place; returns `images`."""
+    height, width = images.shape[1:3]
+    top = centres[:, :1] - size // 2
+    left = centres[:, 1:] - size // 2
+    rows = (np.arange(height) >= top) & (np.arange(height) < top + size)    # (N, H)
+    cols = (np.arange(width) >= left) & (np.arange(width) < left + size)    # (N, W)
+    images[rows[:, :, None] & cols[:, None, :]] = 0
+    return images
