@@ -82,9 +82,9 @@ def main(argv=None) -> int:
         model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model
 
-    augment = (RandomAffine(shift=args.pad_crop / 32, flip=args.flip, fill_mode="constant",
-                            whole_pixels=True, cutout=args.cutout) if args.pad_crop
-               else RandomAffine(shift=args.shift, flip=args.flip, cutout=args.cutout))
+    crop = ({"shift": args.pad_crop / 32, "fill_mode": "constant", "whole_pixels": True}
+            if args.pad_crop else {"shift": args.shift})
+    augment = RandomAffine(flip=args.flip, cutout=args.cutout, **crop)
     labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
     train = ArrayBatches(x_train, y_train, args.batch_size, augment=augment, **labels,
                          seed=engine.data_seed(checkpoint, args.seed), **engine.batch_kwargs(args))

@@ -1,5 +1,6 @@
 """Test-time augmentation with horizontal flips: a model's class probabilities are
-averaged over each image and its mirror image (`--recipe fast` reports both)."""
+averaged over each image and its mirror image (every evaluation reports it beside the
+model alone: `engine.evaluate`)."""
 
 import keras
 import numpy as np
@@ -10,10 +11,8 @@ class HorizontalFlip(keras.layers.Layer):
     """Mirrors a batch of images left to right (always: not a random augmentation)."""
 
     def call(self, images):
-        return keras.ops.flip(images, axis=2 if self._channels_last() else 3)
-
-    def _channels_last(self) -> bool:
-        return keras.config.image_data_format() == "channels_last"
+        width = 2 if keras.config.image_data_format() == "channels_last" else 3
+        return keras.ops.flip(images, axis=width)
 
     def compute_output_shape(self, input_shape):
         return input_shape
