@@ -10,16 +10,7 @@ import contextlib
 import json
 import math
 import os
-import tempfile
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
+import secrets
 
 
 def _fsync_dir(folder: str) -> None:
@@ -48,9 +39,20 @@ def atomic_path(path: str):
     stem, ext = os.path.splitext(base)
     if base.endswith(".weights.h5"):
         stem, ext = base[: -len(".weights.h5")], ".weights.h5"
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from other users
+    while True:
+        # The name is chosen before the file exists, so an interrupt (Ctrl-C, or SIGTERM
+        # raised as one) at any point below still knows which file to remove.
+        tmp = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.tmp{ext}")
+        try:
+            # 0o666 less the umask, as open() gives; mkstemp's 0600 would hide results.
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:  # another writer's file: never ours to remove
+            continue
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -31,8 +31,10 @@ def _recording_train(model, data, *args, **kwargs):
 
 
 def _recording_predict(model, data, verbose=0):
-    seen["probs"] = _predict(model, data, verbose)
-    return seen["probs"]
+    probs = _predict(model, data, verbose)
+    if not model.name.endswith("_mirrored"):  # the model's own view, not flip TTA's
+        seen["probs"] = probs
+    return probs
 
 
 engine.train, distributed.predict = _recording_train, _recording_predict

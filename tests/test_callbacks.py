@@ -128,6 +128,32 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["history.json"]
 
 
+def test_atomic_write_interrupted_while_creating_its_file_leaves_nothing(tmp_path, monkeypatch):
+    """SIGTERM (raised as an exception) right after the temporary file was created, before
+    the write began, left a hidden `.history.*.tmp.json` behind."""
+    path = str(tmp_path / "history.json")
+    close = os.close
+
+    def interrupted_close(fd):
+        close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "close", interrupted_close)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_json(path, {"loss": [1.0]})
+    monkeypatch.setattr(atomic.os, "close", close)
+    assert os.listdir(tmp_path) == []
+    atomic.write_json(path, {"loss": [1.0]})  # and the next write works, with open()'s mode
+    assert os.listdir(tmp_path) == ["history.json"]
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_json_has_no_numpy_or_nan(tmp_path):
     path = str(tmp_path / "x.json")
     atomic.write_json(path, {"a": np.float32(1.5), "b": [np.int64(2), float("nan")],
