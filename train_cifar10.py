@@ -51,10 +51,11 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.cifar10 import load_cifar10
+    from pyimagesearch.io.runfiles import RunPaths
     from pyimagesearch.training import run
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
-    paths = run.RunPaths(args.output, config.MODEL_NAME)
+    paths = RunPaths(args.output, config.MODEL_NAME)
     settled = run.check_before_keras(parser, argv, args, paths)
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
 

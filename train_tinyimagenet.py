@@ -69,10 +69,11 @@ def main(argv=None) -> int:
     args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.tinyimagenet import check_hdf5_dir, read_mean
     from pyimagesearch.io.hdf5format import check_hdf5
+    from pyimagesearch.io.runfiles import RunPaths
     from pyimagesearch.training import run
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
-    paths = run.RunPaths(args.output, config.MODEL_NAME)
+    paths = RunPaths(args.output, config.MODEL_NAME)
     settled = run.check_before_keras(parser, argv, args, paths)  # --resume: the run's --hdf5-dir
     split = {name: os.path.join(args.hdf5_dir, f"{name}.hdf5") for name in ("train", "val", "test")}
     needed = ["test"] if args.evaluate else ["train", "val", "test"]

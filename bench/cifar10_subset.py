@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes a CIFAR-10 of the first N training images of each batch file (and the whole test
-set), in the official python layout, for short experiments (README: Results, the ablation).
+set), in the official python layout, for short experiments (README: Results, the ablation; the diagnosis's real histories).
 
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar10k --per-batch 2000
+    python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar2k --per-batch 400 --test 2000
 """
 
 import argparse
@@ -18,6 +19,8 @@ def main(argv=None) -> int:
     parser.add_argument("target", help="the folder to write cifar-10-batches-py/ in")
     parser.add_argument("--per-batch", type=int, default=2000,
                         help="training images kept from each of the 5 batch files")
+    parser.add_argument("--test", type=int, default=None,
+                        help="test images kept (default: all 10,000)")
     args = parser.parse_args(argv)
     src = os.path.join(args.source, "cifar-10-batches-py")
     dst = os.path.join(args.target, "cifar-10-batches-py")
@@ -29,9 +32,15 @@ def main(argv=None) -> int:
                 else value for key, value in batch.items()}
         with open(os.path.join(dst, f"data_batch_{i}"), "wb") as f:
             pickle.dump(kept, f)
-    for name in ("test_batch", "batches.meta"):
-        shutil.copy(os.path.join(src, name), os.path.join(dst, name))
-    print(f"wrote {dst}: {5 * args.per_batch} training images, the whole test set")
+    with open(os.path.join(src, "test_batch"), "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    kept = {key: value[:args.test] if key in (b"data", b"labels", b"filenames") else value
+            for key, value in batch.items()}
+    with open(os.path.join(dst, "test_batch"), "wb") as f:
+        pickle.dump(kept, f)
+    shutil.copy(os.path.join(src, "batches.meta"), os.path.join(dst, "batches.meta"))
+    print(f"wrote {dst}: {5 * args.per_batch} training images, {len(kept[b'labels'])} test "
+          "images")
     return 0
 
 

@@ -4,6 +4,7 @@ Everything else in `pyimagesearch` uses the backend-neutral Keras 3 API.
 """
 
 import contextlib
+import os
 
 import keras
 
@@ -107,6 +108,18 @@ def accelerator() -> dict:
 
 
 BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
+
+
+def describe_hardware(device: dict | None = None) -> str:
+    """What `accelerator()` found, in words: "NVIDIA H200 (GPU, compute capability 9.0)",
+    "AMD EPYC 9R14, 2 cores, bf16 matrix units"."""
+    device = device or accelerator()
+    if device["kind"] == "gpu":
+        major, minor = device["capability"]
+        return f"{device['name']} (GPU, compute capability {major}.{minor})"
+    cores = os.cpu_count() or 1
+    return (f"{device['name']}, {cores} core{'s' * (cores != 1)}"
+            f"{', bf16 matrix units' if device['bf16'] else ''}")
 
 
 def _cpu_info() -> str:

@@ -18,22 +18,7 @@ from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation.diagnosis import PATIENCE, diagnose, normalise
 from pyimagesearch.evaluation.figures import plot_history
-from pyimagesearch.evaluation.history import read_history
-
-
-def load(path: str) -> dict[str, list]:
-    """Reads a history and checks that it can be diagnosed (a training loss, equal lengths).
-
-    Raises:
-        UserError: the file is missing or is not a training history.
-    """
-    history = read_history(path)
-    try:
-        normalise(history)
-    except ValueError as err:
-        raise UserError(f"{path} is not a training history ({err}); give the JSON of "
-                        "TrainingMonitor or Keras's History.history, or a CSVLogger file") from None
-    return history
+from pyimagesearch.evaluation.history import load_history
 
 
 def get_args_parser() -> ArgumentParser:
@@ -52,7 +37,7 @@ def get_args_parser() -> ArgumentParser:
 @handle_user_errors
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    history = load(args.history)
+    history = load_history(args.history)
     diagnosis = diagnose(history, args.patience)
     folder = args.output or os.path.dirname(os.path.abspath(args.history))
     stem = os.path.join(folder, os.path.splitext(os.path.basename(args.history))[0])

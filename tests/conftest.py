@@ -1,3 +1,10 @@
+import os
+
+# TensorFlow runs a channels_first (NCHW) convolution on the CPU only through oneDNN, which
+# it turns on by default only on CPUs with AVX512-VNNI/BF16 or AMX: the channels_first tests
+# would fail on an AVX2-only machine. On for every machine, before TensorFlow is imported.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 import pytest
 
 

@@ -7,14 +7,15 @@ import os
 import keras
 import numpy as np
 import pytest
+from sklearn.metrics import confusion_matrix
 
 import train_cifar10
 from pyimagesearch.evaluation.metrics import rank_k_accuracy
 from pyimagesearch.io import ArrayBatches
 from pyimagesearch.io.checkpoints import save_model
 from pyimagesearch.preprocessing import with_preprocessing
+from pyimagesearch.io.runfiles import RunPaths
 from pyimagesearch.training import engine
-from pyimagesearch.training.run import RunPaths
 
 NAMES = [f"class {i}" for i in range(10)]
 
@@ -66,8 +67,14 @@ def test_a_saved_model_is_scored_and_reported(layout, tmp_path):
     assert result["rank1"] == pytest.approx(rank1) and result["n"] == 60
     assert 0 <= result["rank1"] <= result["rank5"] <= 1
     with open(paths.file("_eval.json")) as f:
-        assert json.load(f) == {"rank1": result["rank1"], "rank5": result["rank5"], "n": 60,
-                                "model": path, "flip_tta": result["flip_tta"]}
+        written = json.load(f)
+    assert {k: written.pop(k) for k in ("class_names", "confusion")} == {
+        "class_names": NAMES,
+        "confusion": confusion_matrix(labels, probs.argmax(axis=1), labels=range(10)).tolist()}
+    assert written == {"rank1": result["rank1"], "rank5": result["rank5"], "n": 60,
+                       "model": path, "flip_tta": result["flip_tta"]}
+    assert os.path.getsize(paths.file("_misclassified.png")) > 1000
+    assert not os.path.exists(paths.report)  # no run in this folder: no run report
     # The saturated softmax ties the two views' mean often: scikit-learn's order decides.
     _, tta_probs = _expected(model, images, labels, flip_tta=True)
     tta_rank1 = rank_k_accuracy(tta_probs, labels, 1)

@@ -16,16 +16,19 @@ LAYERS = [
      "pyimagesearch.cli", "pyimagesearch.backend"],
     # the leaves: networks, preprocessing and augmentation, dataset readers
     ["pyimagesearch.nn", "pyimagesearch.preprocessing", "pyimagesearch.datasets"],
-    # batches, HDF5 files and the checkpoint format (which registers the networks' layers)
+    # batches, HDF5 files, the checkpoint format (which registers the networks' layers) and
+    # the names of a run folder's files
     ["pyimagesearch.io"],
-    # metrics, reports, figures, history, diagnosis, the LR range test's reading
+    # metrics, reports, figures, history, diagnosis and the four questions, the LR range
+    # test's reading, the run report and comparison pages
     ["pyimagesearch.evaluation"],
-    # Keras callbacks: the monitor (figures, diagnosis), checkpoints, divergence, LR finder
+    # Keras callbacks: the monitor (figures, diagnosis), the run report, checkpoints,
+    # divergence, LR finder
     ["pyimagesearch.callbacks"],
     # flags, the run folder, the engine, precision, distribution, schedules
     ["pyimagesearch.training"],
-    # the commands: python -m pyimagesearch.predict / .diagnose
-    ["pyimagesearch.predict", "pyimagesearch.diagnose"],
+    # the commands: python -m pyimagesearch.predict / .diagnose / .report
+    ["pyimagesearch.predict", "pyimagesearch.diagnose", "pyimagesearch.report"],
 ]
 
 

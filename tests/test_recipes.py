@@ -161,7 +161,7 @@ def test_training_validates_the_average_and_checkpoints_hold_both(tmp_path):
     weights with the average in its optimizer, and the final model is the average."""
     from pyimagesearch.io.checkpoints import load_checkpoint
     from pyimagesearch.training import engine
-    from pyimagesearch.training.run import RunPaths
+    from pyimagesearch.io.runfiles import RunPaths
 
     x, y = _xy(40)
     val = ArrayBatches(*_xy(16, seed=1), 8, shuffle=False)

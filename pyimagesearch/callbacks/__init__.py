@@ -1,8 +1,10 @@
-"""Keras callbacks: the training monitor, epoch checkpoints, divergence and the LR range test."""
+"""Keras callbacks: the training monitor, the run report, epoch checkpoints, divergence and
+the LR range test."""
 
 from pyimagesearch.callbacks.divergence import StopOnDivergence
 from pyimagesearch.callbacks.epochcheckpoint import EpochCheckpoint
 from pyimagesearch.callbacks.lrfinder import LRFinder
+from pyimagesearch.callbacks.runreport import RunReport
 from pyimagesearch.callbacks.trainingmonitor import TrainingMonitor
 
-__all__ = ["EpochCheckpoint", "LRFinder", "StopOnDivergence", "TrainingMonitor"]
+__all__ = ["EpochCheckpoint", "LRFinder", "RunReport", "StopOnDivergence", "TrainingMonitor"]

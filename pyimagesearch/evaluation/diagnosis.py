@@ -41,6 +41,7 @@ STALL_PER_EPOCH = 0.002  # a validation loss falling slower than this an epoch h
 FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch still learns
 UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
 UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
+OVERFIT_GAP = 0.15    # a training accuracy this far above the validation accuracy overfits
 OSCILLATION = 0.06    # epoch-to-epoch swings of this size (relative) are oscillation
 FINITE_SHARE = 0.5    # a curve with finite values in fewer of its epochs than this is not read
 
@@ -486,19 +487,43 @@ def _overfitting(curves, patience):
                        f"{trend(best)}", remedy, span=(best + 1, n), mark=best + 1)
     # Stalled: the validation loss no longer falls, but the training loss still falls fast.
     window = _stall(val, patience)
-    if window < 3 * patience:
+    if window >= 3 * patience:
+        start = n - window
+        gap_then = float(np.mean(val[start:start + patience])
+                         - np.mean(loss[start:start + patience]))
+        gap_now = recent - float(np.mean(loss[-patience:]))
+        if _trend(loss, window) < -FAST_PER_EPOCH * (window - 1) and gap_now > 1.1 * gap_then:
+            return Finding("overfitting", "the validation loss has stopped falling while the "
+                           "training loss keeps falling (overfitting begins)",
+                           f"in {_epochs(start + 1, n)} the validation loss changed "
+                           f"{_trend(val, window):+.0%} ({_fmt(val[start])} -> "
+                           f"{_fmt(val[-1])}, lowest {_fmt(val[best])} at epoch {best + 1}); "
+                           f"{trend(start)}", remedy, span=(start + 1, n), mark=best + 1)
+    return _accuracy_gap(curves, patience, remedy)
+
+
+def _accuracy_gap(curves, patience, remedy):
+    """Overfitting read from the accuracies: far better on the training data than on the
+    validation data, whatever the absolute accuracy and whether or not the validation
+    loss still falls."""
+    accuracy, val_accuracy = curves.get("accuracy"), curves.get("val_accuracy")
+    if accuracy is None or val_accuracy is None:
         return None
-    start = n - window
-    gap_then = float(np.mean(val[start:start + patience]) - np.mean(loss[start:start + patience]))
-    gap_now = recent - float(np.mean(loss[-patience:]))
-    if _trend(loss, window) < -FAST_PER_EPOCH * (window - 1) and gap_now > 1.1 * gap_then:
-        return Finding("overfitting", "the validation loss has stopped falling while the "
-                       "training loss keeps falling (overfitting begins)",
-                       f"in {_epochs(start + 1, n)} the validation loss changed "
-                       f"{_trend(val, window):+.0%} ({_fmt(val[start])} -> {_fmt(val[-1])}, "
-                       f"lowest {_fmt(val[best])} at epoch {best + 1}); {trend(start)}",
-                       remedy, span=(start + 1, n), mark=best + 1)
-    return None
+    n = len(accuracy)
+    gaps = accuracy - val_accuracy
+    gap = float(np.mean(gaps[-patience:]))
+    if gap < OVERFIT_GAP:
+        return None
+    below = np.flatnonzero(_median3(gaps) < OVERFIT_GAP)
+    # Where the gap last opened past the line (its last epoch if it is closing again).
+    first = min(int(below[-1]) + 1, n - 1) if len(below) else 0
+    return Finding("overfitting", f"the training accuracy is {gap:.0%} above the validation "
+                   "accuracy: the model learns its training images more than the task",
+                   f"training accuracy {np.mean(accuracy[-patience:]):.1%}, validation "
+                   f"{np.mean(val_accuracy[-patience:]):.1%} over the last {patience} epochs; "
+                   f"the gap {gaps[first]:.0%} at epoch {first + 1}, {gaps[-1]:.0%} at epoch "
+                   f"{n} (more than {OVERFIT_GAP:.0%} is overfitting)",
+                   remedy, span=(first + 1, n))
 
 
 def _underfitting(curves, patience):

@@ -1,6 +1,9 @@
-"""Every figure the toolkit writes, and the one way they are written (`save`): a run's
-history (loss, accuracy, the LR, the diagnosis's findings), the confusion matrix and
-the learning-rate range test. PNG files only, so no display is needed."""
+"""Every figure the toolkit writes, in one look (`subplots`) and written one way (`save`):
+a run's history (loss, accuracy, the LR, the diagnosis's findings), the confusion matrix,
+misclassified test images and the learning-rate range test. PNG only, so no display is
+needed."""
+
+import io
 
 import numpy as np
 
@@ -12,57 +15,84 @@ _FINDING_COLOURS = {"lr_too_high": "tab:red", "overfitting": "tab:orange",
                     "underfitting": "tab:purple", "plateau": "tab:olive"}
 
 
+# The one look of every figure: type that stays readable on a laptop screen and in print,
+# light grids, and colours that colour-blind readers can tell apart (Okabe and Ito's).
+COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "legend.fontsize": 9, "legend.framealpha": 0.8,
+         "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.8}
+DPI = 100  # pixels an inch: a 12-inch-wide figure is 1,200 pixels wide
+
+
 def subplots(*args, **kwargs):
-    """`matplotlib.pyplot.subplots` on the file-only Agg backend."""
+    """`matplotlib.pyplot.subplots` on the file-only Agg backend, in the house STYLE."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
+    plt.rcParams.update(STYLE, **{"axes.prop_cycle": cycler(color=COLOURS)})
     return plt.subplots(*args, **kwargs)
 
 
-def save(fig, path: str) -> None:
-    """Lays out `fig`, writes it to `path` as a PNG atomically, and closes it."""
+def save(fig, path: str | None) -> bytes | None:
+    """Lays out `fig`, writes it to `path` as a PNG atomically, and closes it.
+
+    With `path` None, returns the PNG's bytes instead (for pages that carry their images).
+    """
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     try:
+        if path is None:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=DPI)
+            return buffer.getvalue()
         with atomic.atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format="png", dpi=DPI)
+        return None
     finally:
         plt.close(fig)
 
 
-def plot_history(history: dict[str, list], path: str, title: str = "",
-                 diagnosis=None) -> None:
-    """Atomically writes a PNG with a loss panel and an accuracy panel by epoch.
+def plot_history(history: dict[str, list], path: str | None, title: str = "",
+                 diagnosis=None, marks=()) -> bytes | None:
+    """Writes a PNG of the curves by epoch (`save`): loss, accuracy and, when recorded,
+    the learning rate (log axis), each in its panel; training solid, validation dashed.
 
-    The learning rate, when recorded, is drawn on a log axis of the loss panel.
     A `pyimagesearch.evaluation.diagnosis.Diagnosis` adds its findings: each one's epochs
-    shaded on both panels, the epoch it points at (the best validation loss,
-    the divergence) as a line, and the verdict in the title.
+    shaded, the epoch it points at (the best validation loss, the divergence) as a line,
+    and the verdict in the title. `marks` are `(epoch, label)` pairs, epochs counted
+    from 1 (where the run was resumed, where the LR was changed by hand): a dotted line
+    on every panel just before that epoch, named in the learning-rate panel.
     """
     from matplotlib.ticker import MaxNLocator
 
     epochs = range(1, len(history.get("loss", [])) + 1)
-    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(12, 4.5))
-    for ax, metric, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
+    lrs = history.get("learning_rate")
+    with_lr = bool(lrs) and all(v is not None and v > 0 for v in lrs)
+    fig, axes = subplots(1, 3 if with_lr else 2, figsize=(15 if with_lr else 12, 4.5))
+    ax_loss, ax_acc = axes[:2]
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             values = history.get(key)
             if values:
                 ax.plot(epochs[: len(values)], values, style, label=key.replace("_", " "))
+        ax.set_ylabel(metric)
+    if with_lr:
+        axes[2].plot(epochs[: len(lrs)], lrs, color="gray", label="learning rate")
+        axes[2].set_yscale("log")
+        axes[2].set_ylabel("learning rate (log scale)")
+    for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    lrs = history.get("learning_rate")
-    if lrs and all(v is not None and v > 0 for v in lrs):
-        ax_lr = ax_loss.twinx()
-        ax_lr.plot(epochs[: len(lrs)], lrs, ":", color="gray", label="learning rate")
-        ax_lr.set_yscale("log")
-        ax_lr.set_ylabel("learning rate")
-        ax_lr.legend(loc="upper center")
+        for epoch, label in marks:
+            ax.axvline(epoch - 0.5, color="black", ls=":", lw=1.2)
+            if ax is axes[-1]:
+                ax.annotate(label, (epoch - 0.5, 1), xycoords=("data", "axes fraction"),
+                            xytext=(3, -3), textcoords="offset points", va="top",
+                            fontsize="small", rotation=90)
     verdict = ""
     if diagnosis is not None:
         for finding in diagnosis.findings:
@@ -80,9 +110,9 @@ def plot_history(history: dict[str, list], path: str, title: str = "",
         verdict = f" - diagnosis: {', '.join(k.replace('_', ' ') for k in diagnosis.kinds)}"
     for ax, where in ((ax_loss, "upper right"), (ax_acc, "lower right")):
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc=where, fontsize="small")
+            ax.legend(loc=where)
     fig.suptitle(f"{title} (epoch {len(epochs)}){verdict}".strip())
-    save(fig, path)
+    return save(fig, path)
 
 
 def _span(first: int, last: int) -> str:
@@ -146,3 +176,57 @@ def plot_lr_find(lrs, losses, suggestion: dict, path: str, title: str = "") -> N
     ax.legend(loc="upper left")
     ax.set_title(title or "learning-rate range test")
     save(fig, path)
+
+
+def plot_misclassified(images, labels, probs, class_names, path: str | None,
+                       title: str = "", columns: int = 6) -> bytes | None:
+    """Writes a grid of test images with their true class and their top-5 classes and
+    probabilities (`save`); the true class is marked where it is among the five.
+
+    Args:
+        images: `(n, height, width, 3)` uint8 RGB images, in the grid's order.
+        labels: their true classes.
+        probs: `(n, classes)` their predicted probabilities.
+    """
+    images, probs = np.asarray(images), np.asarray(probs)
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = subplots(rows, columns, figsize=(2.4 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label, p in zip(axes.flat, images, labels, probs):
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(f"true: {short_name(class_names[label])}", fontsize=10)
+        top = np.argsort(-p, kind="stable")[:5]
+        # The top five as the axis label, so the layout makes room for them.
+        ax.set_xlabel("\n".join(f"{'>' if k == label else ' '}{p[k]:4.0%} "
+                                f"{short_name(class_names[k])[:16]}" for k in top),
+                      loc="left", fontsize=8.5, family="monospace")
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
+def plot_comparison(histories: list[dict], labels: list[str], path: str | None = None
+                    ) -> bytes | None:
+    """Writes the curves of several runs overlaid (`save`): validation accuracy, validation
+    loss and training loss by epoch, one colour a run."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = subplots(1, 3, figsize=(15, 4.5))
+    panels = (("val_accuracy", "validation accuracy"), ("val_loss", "validation loss"),
+              ("loss", "training loss"))
+    for ax, (key, name) in zip(axes, panels):
+        for history, label in zip(histories, labels):
+            values = [np.nan if v is None else v for v in history.get(key, [])]
+            if values:
+                ax.plot(range(1, len(values) + 1), values, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if any(ax.get_legend_handles_labels()[0] for ax in axes):
+        axes[0].legend(loc="lower right")
+    return save(fig, path)

@@ -38,3 +38,21 @@ def read_history(path: str) -> dict[str, list]:
         raise UserError(f"{path} is not a training history ({err}); give the JSON of "
                         "TrainingMonitor or Keras's History.history, or a CSVLogger file") from None
     return {RENAMED.get(k, k): v for k, v in history.items()}
+
+
+def load_history(path: str) -> dict[str, list]:
+    """`read_history`, checked to be one the diagnosis can read (a training loss, curves of
+    equal lengths).
+
+    Raises:
+        UserError: the file is missing or is not a training history.
+    """
+    from pyimagesearch.evaluation.diagnosis import normalise
+
+    history = read_history(path)
+    try:
+        normalise(history)
+    except ValueError as err:
+        raise UserError(f"{path} is not a training history ({err}); give the JSON of "
+                        "TrainingMonitor or Keras's History.history, or a CSVLogger file") from None
+    return history

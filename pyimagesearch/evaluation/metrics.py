@@ -1,4 +1,5 @@
-"""Rank-k accuracy: scikit-learn's `top_k_accuracy_score`."""
+"""Rank-k accuracy (scikit-learn's `top_k_accuracy_score`), and what a confusion matrix says
+per class and per pair of classes."""
 
 import numpy as np
 from sklearn.metrics import top_k_accuracy_score
@@ -20,3 +21,23 @@ def rank_k_accuracy(probs, labels, k: int = 5) -> float:
 def rank5_accuracy(probs, labels) -> tuple[float, float]:
     """`(rank1, rank5)`: the share of rows whose true class is first, or among the top five."""
     return rank_k_accuracy(probs, labels, 1), rank_k_accuracy(probs, labels, 5)
+
+
+def per_class_accuracy(counts) -> np.ndarray:
+    """Each class's accuracy (recall) from a confusion matrix of counts (rows: true class);
+    NaN for a class with no test images."""
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(counts) / totals, np.nan)
+
+
+def most_confused(counts, most: int = 10) -> list[tuple[int, int, int]]:
+    """The pairs of classes most often taken for each other: `(a, b, images)` with
+    `images` the count of a taken for b plus b taken for a, largest first (ties: by `a`,
+    then `b`), pairs never confused left out."""
+    counts = np.asarray(counts)
+    both = counts + counts.T
+    a, b = np.triu_indices(len(counts), k=1)
+    order = np.lexsort((b, a, -both[a, b]))[:most]
+    return [(int(a[i]), int(b[i]), int(both[a[i], b[i]])) for i in order if both[a[i], b[i]] > 0]

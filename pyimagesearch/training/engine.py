@@ -21,14 +21,16 @@ import keras
 import numpy as np
 
 from pyimagesearch import atomic
-from pyimagesearch.backend import seed_everything, set_global_rng_state
-from pyimagesearch.callbacks import EpochCheckpoint, LRFinder, StopOnDivergence, TrainingMonitor
+from pyimagesearch.backend import describe_hardware, seed_everything, set_global_rng_state
+from pyimagesearch.callbacks import (EpochCheckpoint, LRFinder, RunReport, StopOnDivergence,
+                                     TrainingMonitor)
 from pyimagesearch.errors import UserError
-from pyimagesearch.evaluation import figures, lr_range, metrics, reports, tta
+from pyimagesearch.evaluation import figures, lr_range, metrics, reports, run_report, tta
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
 from pyimagesearch.training import distributed, precision, recipes, run
-from pyimagesearch.training.run import RunPaths, where_to_resume
+from pyimagesearch.io.runfiles import RunPaths
+from pyimagesearch.training.run import where_to_resume
 from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
@@ -166,12 +168,15 @@ def model_for(checkpoint: str | None, initial_epoch: int, epochs: int, new_model
 def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
              model_path: str, verbose: int = 0) -> dict | None:
     """Scores `model` on a test split, alone and with flip TTA (`evaluation.tta`), and
-    writes `_eval.json`, `_report.txt` and `_confusion.png` (of the model alone) to the
-    run's folder (process 0).
+    writes `_eval.json` (with the confusion matrix's counts), `_report.txt` and
+    `_confusion.png` (of the model alone) to the run's folder (process 0).
 
     Args:
         data: the test split's batches (`shuffle=False`), its `labels` in order.
         model_path: the model's file, named in the files.
+
+    Also writes `_misclassified.png`, and rewrites the run's `report.html` when the
+    folder holds a run.
 
     Returns:
         `{"rank1", "rank5", "n", "model", "flip_tta": {"rank1", "rank5"}}` (None on
@@ -185,20 +190,37 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
     preds = probs.argmax(axis=1)
     rank1, rank5 = metrics.rank5_accuracy(probs, labels)
     tta1, tta5 = metrics.rank5_accuracy(tta.flip_average(probs, flipped), labels)
-    result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path,
-              "flip_tta": {"rank1": tta1, "rank5": tta5}}
     title = f"{os.path.basename(model_path)} on the test split"
     report = reports.classification_summary(labels, preds, class_names, title)
-    atomic.write_json(paths.file("_eval.json"), result)
+    counts = figures.plot_confusion_matrix(labels, preds, class_names,
+                                           paths.file("_confusion.png"), title)
+    _plot_misclassified(data, labels, probs, class_names, paths.file("_misclassified.png"))
+    result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path,
+              "flip_tta": {"rank1": tta1, "rank5": tta5},
+              "class_names": [str(name) for name in class_names], "confusion": counts}
+    atomic.write_json(paths.eval, result)
     atomic.write_text(paths.file("_report.txt"), report)
-    figures.plot_confusion_matrix(labels, preds, class_names, paths.file("_confusion.png"), title)
     if len(class_names) <= 20:
         print(report)
     print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images); with "
           f"flip TTA: rank-1 {tta1:.2%}, rank-5 {tta5:.2%}")
-    print(f"wrote {paths.file('_eval.json')}, {paths.file('_report.txt')}, "
-          f"{paths.file('_confusion.png')}")
-    return result
+    written = [paths.eval, paths.file("_report.txt"), paths.file("_confusion.png"),
+               paths.file("_misclassified.png")]
+    if os.path.exists(paths.history):  # a run's folder: its report gains the test split
+        written.append(run_report.write(paths))
+    print(f"wrote {', '.join(written)}")
+    return {k: result[k] for k in ("rank1", "rank5", "n", "model", "flip_tta")}
+
+
+def _plot_misclassified(data, labels, probs, class_names, path: str, most: int = 24) -> None:
+    """The `most` misclassified test images the model was surest of, as a grid."""
+    wrong = np.flatnonzero(probs.argmax(axis=1) != labels)
+    wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][:most]
+    rows = np.sort(wrong)  # HDF5 reads rows in increasing order
+    images = data.read(rows)[np.searchsorted(rows, wrong)] if len(rows) else []
+    figures.plot_misclassified(images, labels[wrong], probs[wrong], class_names, path,
+                               f"{len(wrong)} misclassified test images, the surest first "
+                               f"(of {int((probs.argmax(axis=1) != labels).sum())})")
 
 
 def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPaths,
@@ -220,6 +242,7 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
         "backend": keras.backend.backend(),
         "numpy": np.__version__,
         "python": platform.python_version(),
+        "hardware": describe_hardware(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     })
@@ -251,7 +274,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     Raises:
         UserError: the loss diverged, or a file could not be written.
     """
-    write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch)
+    write_settings(paths, args, class_names=class_names, initial_epoch=initial_epoch,
+                   title=title)
     data.set_epoch(initial_epoch)
     state = {"data_seed": data.seed}
     if class_names is not None:
@@ -272,6 +296,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                         state=lambda epoch, logs: {**state,
                                                    "history": monitor.history_with(epoch, logs)}),
         monitor,
+        RunReport(paths, initial_epoch, args.epochs),  # reads the history the monitor wrote
         *(log_callbacks(paths, initial_epoch, args.tensorboard, saved_history) if chief else []),
     ]
     # The backend's global RNG (torch's unseeded dropout) is put back once `fit` has
@@ -306,7 +331,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         save_model(model, paths.model, state)
         if monitor.diagnosis is not None:
             print(monitor.diagnosis.text(paths.history), end="", flush=True)
-        print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {paths.args}", flush=True)
+        print(f"wrote {paths.model}, {paths.history}, {paths.plot}, {paths.args}, "
+              f"{paths.report}", flush=True)
     return history
 
 

@@ -10,63 +10,17 @@ import glob
 import json
 import math
 import os
-from dataclasses import dataclass
 
 from pyimagesearch import atomic
 from pyimagesearch.cli import explicit_flags
 from pyimagesearch.errors import UserError
-from pyimagesearch.io.checkpoints import check_keras_file, list_checkpoints
+from pyimagesearch.io.checkpoints import check_keras_file
+from pyimagesearch.io.runfiles import RunPaths
 
 # Settings that describe this command rather than the run: never taken from a saved run.
 # (A run may continue on other devices or processes: the global batch keeps it the same run.)
 _NOT_INHERITED = {"resume", "force", "output", "distributed", "coordinator", "num_processes",
                   "process_id", "find_lr", "find_lr_steps", "find_lr_range"}
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """The files of one run of model `name` in folder `output`."""
-
-    output: str
-    name: str
-
-    def file(self, suffix: str) -> str:
-        return os.path.join(self.output, f"{self.name}{suffix}")
-
-    @property
-    def model(self) -> str:
-        return self.file(".keras")
-
-    @property
-    def history(self) -> str:
-        return self.file(".json")
-
-    @property
-    def plot(self) -> str:
-        return self.file(".png")
-
-    @property
-    def args(self) -> str:
-        return self.file("_args.json")
-
-    @property
-    def diagnosis(self) -> str:
-        return self.file("_diagnosis.txt")
-
-    @property
-    def csv_log(self) -> str:
-        return self.file("_log.csv")
-
-    @property
-    def tensorboard(self) -> str:
-        return os.path.join(self.output, "tensorboard")
-
-    @property
-    def checkpoints(self) -> str:
-        return os.path.join(self.output, "checkpoints")
-
-    def checkpoint_list(self) -> list[tuple[int, str]]:
-        return list_checkpoints(self.checkpoints, self.name)
 
 
 def check_writable(folder: str, flag: str = "--output") -> None:

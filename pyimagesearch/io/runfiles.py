@@ -1,0 +1,77 @@
+"""The files of a run folder, by name: what the training engine writes and the report reads."""
+
+import glob
+import os
+from dataclasses import dataclass
+
+from pyimagesearch.io.checkpoints import list_checkpoints
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of one run of model `name` in folder `output`."""
+
+    output: str
+    name: str
+
+    def file(self, suffix: str) -> str:
+        return os.path.join(self.output, f"{self.name}{suffix}")
+
+    @property
+    def model(self) -> str:
+        return self.file(".keras")
+
+    @property
+    def history(self) -> str:
+        return self.file(".json")
+
+    @property
+    def plot(self) -> str:
+        return self.file(".png")
+
+    @property
+    def args(self) -> str:
+        return self.file("_args.json")
+
+    @property
+    def diagnosis(self) -> str:
+        return self.file("_diagnosis.txt")
+
+    @property
+    def csv_log(self) -> str:
+        return self.file("_log.csv")
+
+    @property
+    def timeline(self) -> str:
+        return self.file("_timeline.json")
+
+    @property
+    def eval(self) -> str:
+        return self.file("_eval.json")
+
+    @property
+    def report(self) -> str:
+        return os.path.join(self.output, "report.html")
+
+    @property
+    def tensorboard(self) -> str:
+        return os.path.join(self.output, "tensorboard")
+
+    @property
+    def checkpoints(self) -> str:
+        return os.path.join(self.output, "checkpoints")
+
+    def checkpoint_list(self) -> list[tuple[int, str]]:
+        return list_checkpoints(self.checkpoints, self.name)
+
+    @classmethod
+    def find(cls, output: str) -> "RunPaths":
+        """The run in folder `output`, named by its `<name>_args.json`.
+
+        Raises:
+            FileNotFoundError: `output` holds no run's settings file.
+        """
+        found = sorted(glob.glob(os.path.join(glob.escape(output), "*_args.json")))
+        if not found:
+            raise FileNotFoundError(f"{output} holds no <name>_args.json")
+        return cls(output, os.path.basename(found[0])[: -len("_args.json")])
