@@ -80,6 +80,7 @@ def plot_history(history: dict[str, list], path: str | None, title: str = "",
             if values:
                 ax.plot(epochs[: len(values)], values, style, label=key.replace("_", " "))
         ax.set_ylabel(metric)
+    _cut_outliers(ax_loss, [history.get("loss"), history.get("val_loss")])
     if with_lr:
         axes[2].plot(epochs[: len(lrs)], lrs, color="gray", label="learning rate")
         axes[2].set_yscale("log")
@@ -113,6 +114,25 @@ def plot_history(history: dict[str, list], path: str | None, title: str = "",
             ax.legend(loc=where)
     fig.suptitle(f"{title} (epoch {len(epochs)}){verdict}".strip())
     return save(fig, path)
+
+
+def _cut_outliers(ax, curves, factor: float = 3.0) -> None:
+    """Cuts the loss axis above the values more than `factor` times the median loss (an
+    early epoch's spike would flatten every other epoch), and names what is off the chart."""
+    points = [(e, float(v)) for values in curves if values
+              for e, v in enumerate(values, 1) if v is not None and np.isfinite(v)]
+    if len(points) < 4:
+        return
+    values = np.array([v for _, v in points])
+    cap = factor * float(np.median(values))
+    above = [(e, v) for e, v in points if v > cap]
+    if not above or cap <= 0:
+        return
+    top = 1.15 * float(values[values <= cap].max())
+    ax.set_ylim(top=top)
+    epoch, value = max(above, key=lambda p: p[1])
+    ax.annotate(f"off the chart: {value:.3g} at epoch {epoch}", (epoch, top),
+                xytext=(0, -12), textcoords="offset points", ha="center", fontsize="small")
 
 
 def _span(first: int, last: int) -> str:

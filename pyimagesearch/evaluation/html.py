@@ -18,6 +18,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
 .badge { display: inline-block; min-width: 7.5em; text-align: center; border-radius: 3px;
          padding: 0.05em 0.5em; font-weight: 600; color: #fff; }
+a.badge { text-decoration: none; min-width: 0; margin: 0.15em 0.2em 0.15em 0; }
+.glance { margin: 0.4em 0 0.8em; }
 .fine { background: #1a7f37; } .problem { background: #c0392b; } .unknown { background: #777; }
 .big { font-size: 1.6em; font-weight: 600; }
 .note { color: #555; font-size: 0.92em; }

@@ -24,6 +24,8 @@ from pyimagesearch.evaluation.reports import short_name
 from pyimagesearch.io.runfiles import RunPaths
 
 _BADGE = {True: "fine", False: "problem", None: "unknown"}
+_SHORT = {"lr": "learning rate right", "regularisation": "regularisation too strong",
+          "dropout": "dropout too strong", "capacity": "enough capacity"}
 
 
 def read_json(path: str, what: str) -> dict | None:
@@ -188,7 +190,25 @@ def _header(run: Run) -> str:
     return (f'<h1>{html.escape(run.title)}</h1>\n<p class="sub">{html.escape(run.paths.output)}'
             f" &middot; report written {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}"
             + (f"<br>{'; '.join(headline)}" if headline else "") + "</p>\n"
-            + html.table(rows) + "\n")
+            + _at_a_glance(run) + html.table(rows) + "\n")
+
+
+def _said(a: questions.Answer) -> str:
+    """The answer as a badge says it: with its reason when the answer is not the worry
+    ("no, too weak")."""
+    return a.summary.split(":")[0] if a.problem else a.answer
+
+
+def _at_a_glance(run: Run) -> str:
+    """The diagnosis's verdict and the four answers as badges, linked to their evidence: what
+    a reader sees first."""
+    badges = "".join(f'<a class="badge {_BADGE[a.fine]}" href="#diagnosis" title="'
+                     f'{html.escape(a.summary)}">{html.escape(_SHORT[a.key])}: '
+                     f"{html.escape(_said(a))}</a> " for a in run.answers)
+    verdict = (run.diagnosis.verdict.replace("_", " ") if run.diagnosis.findings
+               else "not read yet")
+    return (f'<p class="glance">after {run.epochs_done} epochs: <b>{html.escape(verdict)}'
+            f"</b><br>{badges}</p>\n")
 
 
 def _curves(run: Run) -> str:
@@ -204,7 +224,7 @@ def _curves(run: Run) -> str:
 def _questions(run: Run) -> str:
     rows = []
     for a in run.answers:
-        badge = f'<span class="badge {_BADGE[a.fine]}">{html.escape(a.answer)}</span>'
+        badge = f'<span class="badge {_BADGE[a.fine]}">{html.escape(_said(a))}</span>'
         remedy = f"<br><b>What to do:</b> {html.escape(a.remedy)}" if a.remedy else ""
         rows.append(f"<tr><th>{html.escape(a.question)}</th><td>{badge}</td>"
                     f"<td>{html.escape(a.summary)}<br><span class=\"note\">Evidence: "
