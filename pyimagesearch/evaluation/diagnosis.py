@@ -42,6 +42,10 @@ FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch stil
 UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
 UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
 OVERFIT_GAP = 0.15    # a training accuracy this far above the validation accuracy overfits
+# A classifier that guesses among K >= 2 classes has accuracy 1/K and loss ln K >= ln 2:
+# accuracy times exp(loss) near 1. Within these bounds for PATIENCE epochs, the loss at
+# least ln 2 and flat, it is stuck at chance.
+AT_CHANCE = (0.75, 1.25)
 OSCILLATION = 0.06    # epoch-to-epoch swings of this size (relative) are oscillation
 FINITE_SHARE = 0.5    # a curve with finite values in fewer of its epochs than this is not read
 
@@ -383,6 +387,9 @@ def _lr_too_high(curves, patience):
                        "usually a rate far too high (saturated or dead units), rarely far too "
                        "low: run --find-lr and start again with its rate; if that fails, check "
                        "the labels", span=(1, n))
+    stuck = _at_chance(curves, patience)
+    if stuck:
+        return stuck
     window = max(2 * patience, n // 3)
     recent = loss[-window:]
     # Rises that matter: 2% of the loss, and 0.5% of the first epoch's (near zero, noise
@@ -415,6 +422,32 @@ def _lr_too_high(curves, patience):
                            "decay; the validation loss settles as the rate falls",
                            span=(first, n))
     return None
+
+
+def _at_chance(curves, patience):
+    """A network stuck at chance after its loss fell from a first blow-up: accuracy and loss
+    of a uniform guess (accuracy x exp(loss) near 1), the loss flat."""
+    loss, accuracy = curves["loss"], curves.get("accuracy")
+    n = len(loss)
+    if accuracy is None or n < 2 * patience:
+        return None
+    last = slice(n - patience, n)
+    guess = accuracy[last] * np.exp(np.minimum(loss[last], 50.0))
+    low, high = AT_CHANCE
+    if not (np.all(np.isfinite(guess)) and np.all((guess > low) & (guess < high))
+            and np.all(loss[last] > 0.95 * np.log(2))):
+        return None
+    if _trend(loss, patience) < -FLAT_PER_EPOCH * (patience - 1):
+        return None  # still falling: learning, however slowly
+    classes = float(np.exp(np.mean(loss[last])))
+    return Finding("lr_too_high", "the network is stuck at chance: it learns nothing",
+                   f"training accuracy {np.mean(accuracy[last]):.1%} and loss "
+                   f"{_fmt(float(np.mean(loss[last])))} over the last {patience} epochs, what "
+                   f"guessing among about {classes:.0f} classes gives (loss {_fmt(loss[0])} at "
+                   "epoch 1)",
+                   "usually a rate far too high (the first steps wrecked the weights): run "
+                   "--find-lr and start again with its rate (--force); if that fails, check "
+                   "the labels", span=(n - patience + 1, n))
 
 
 def _best_val(curves):
@@ -511,19 +544,25 @@ def _accuracy_gap(curves, patience, remedy):
         return None
     n = len(accuracy)
     gaps = accuracy - val_accuracy
-    gap = float(np.mean(gaps[-patience:]))
-    if gap < OVERFIT_GAP:
+    recent = gaps[-patience:][np.isfinite(gaps[-patience:])]
+    if not len(recent) or np.mean(recent) < OVERFIT_GAP:
         return None
+    gap = float(np.mean(recent))
     below = np.flatnonzero(_median3(gaps) < OVERFIT_GAP)
     # Where the gap last opened past the line (its last epoch if it is closing again).
     first = min(int(below[-1]) + 1, n - 1) if len(below) else 0
-    return Finding("overfitting", f"the training accuracy is {gap:.0%} above the validation "
-                   "accuracy: the model learns its training images more than the task",
-                   f"training accuracy {np.mean(accuracy[-patience:]):.1%}, validation "
-                   f"{np.mean(val_accuracy[-patience:]):.1%} over the last {patience} epochs; "
-                   f"the gap {gaps[first]:.0%} at epoch {first + 1}, {gaps[-1]:.0%} at epoch "
-                   f"{n} (more than {OVERFIT_GAP:.0%} is overfitting)",
+    return Finding("overfitting", f"the training accuracy is {_points(gap)} above the "
+                   "validation accuracy: the model learns its training images more than the task",
+                   f"training accuracy {np.nanmean(accuracy[-patience:]):.1%}, validation "
+                   f"{np.nanmean(val_accuracy[-patience:]):.1%} over the last {patience} epochs; "
+                   f"the gap {_points(gaps[first])} at epoch {first + 1}, {_points(gaps[-1])} at "
+                   f"epoch {n} ({_points(OVERFIT_GAP)} or more is overfitting)",
                    remedy, span=(first + 1, n))
+
+
+def _points(fraction: float) -> str:
+    """A difference of two accuracies, in percentage points."""
+    return f"{fraction * 100:.0f} points" if np.isfinite(fraction) else "not known"
 
 
 def _underfitting(curves, patience):

@@ -92,6 +92,12 @@ def answer(history: dict, diagnosis: Diagnosis, settings: dict | None = None,
         return [Answer(key, TOO_EARLY, "not enough epochs to read the curves yet", why,
                        "train on; the answers are rewritten every epoch") for key in QUESTIONS]
     fit = _fit(curves)
+    if "lr_too_high" in findings:  # a run that diverges or learns nothing shows nothing else
+        found = findings["lr_too_high"]
+        return [_lr(curves, findings, settings, lr_find)] + [
+            Answer(key, TOO_EARLY, "cannot tell yet: the learning rate must be fixed first",
+                   f"{found.summary}: {found.evidence}", "rerun with a working rate, then "
+                   "look again") for key in ("regularisation", "dropout", "capacity")]
     return [_lr(curves, findings, settings, lr_find),
             _regularisation(findings, fit, settings),
             _dropout(findings, fit),
