@@ -128,8 +128,10 @@ def _cut_outliers(ax, curves, factor: float = 3.0) -> None:
     above = [(e, v) for e, v in points if v > cap]
     if not above or cap <= 0:
         return
-    top = 1.15 * float(values[values <= cap].max())
-    ax.set_ylim(top=top)
+    kept = values[values <= cap]
+    low, top = float(kept.min()), float(kept.max())
+    top += 0.15 * (top - low) or 0.1 * abs(top) or 1.0
+    ax.set_ylim(low - 0.05 * (top - low), top)
     epoch, value = max(above, key=lambda p: p[1])
     ax.annotate(f"off the chart: {value:.3g} at epoch {epoch}", (epoch, top),
                 xytext=(0, -12), textcoords="offset points", ha="center", fontsize="small")
@@ -244,6 +246,12 @@ def plot_comparison(histories: list[dict], labels: list[str], path: str | None =
             values = [np.nan if v is None else v for v in history.get(key, [])]
             if values:
                 ax.plot(range(1, len(values) + 1), values, label=label)
+        values = np.array([v for h in histories for v in h.get(key, [])
+                           if v is not None and np.isfinite(v)], dtype=float)
+        if key != "val_accuracy" and len(values) and values.min() > 0 and (
+                values.max() > 100 * values.min()):
+            ax.set_yscale("log")  # a run whose loss blew up beside ones that learn
+            name += " (log scale)"
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
