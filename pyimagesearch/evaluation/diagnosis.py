@@ -59,7 +59,7 @@ class Finding:
     """One thing the curves show.
 
     Attributes:
-        kind: `"lr_too_high"`, `"overfitting"`, `"underfitting"`, `"plateau"`,
+        kind: `"lr_too_high"`, `"val_at_chance"`, `"overfitting"`, `"underfitting"`, `"plateau"`,
             `"healthy"`, `"non_finite"` (values that are NaN, inf or missing)
             or `"too_early"`.
         summary: the finding in one line.
@@ -109,7 +109,8 @@ class Diagnosis:
                       f"  evidence: {finding.evidence}",
                       f"  remedy: {finding.remedy}", ""]
         unseen = [_TITLES[k] for k in ORDER
-                  if k not in self.kinds and k not in ("non_finite", "too_early")]
+                  if k not in self.kinds and k not in ("val_at_chance", "non_finite",
+                                                       "too_early")]
         if self.read and "too_early" not in self.kinds and unseen:
             lines.append(f"Not seen: {', '.join(unseen)}.")
         return "\n".join(lines).rstrip() + "\n"
@@ -117,9 +118,10 @@ class Diagnosis:
 
 # Most pressing first: a diverging run must be fixed before anything else can be read. Bad
 # values in a run that did not diverge come after what the curves show (the verdict).
-ORDER = ("lr_too_high", "overfitting", "underfitting", "plateau", "healthy", "non_finite",
+ORDER = ("lr_too_high", "val_at_chance", "overfitting", "underfitting", "plateau", "healthy", "non_finite",
          "too_early")
-_TITLES = {"lr_too_high": "LR too high", "overfitting": "overfitting",
+_TITLES = {"lr_too_high": "LR too high", "val_at_chance": "validation at chance",
+           "overfitting": "overfitting",
            "underfitting": "underfitting", "plateau": "plateau", "healthy": "healthy",
            "non_finite": "non-finite values", "too_early": "too early to tell"}
 
@@ -272,7 +274,7 @@ def diagnose(history: dict, patience: int = PATIENCE) -> Diagnosis:
         findings.append(_diverged(raw, missing, diverged, read))
     if read:
         # The divergence is the LR finding; before it the other signs are read.
-        checks = (_overfitting, _underfitting, _plateau)
+        checks = (_val_at_chance, _overfitting, _underfitting, _plateau)
         for check in checks if diverged is not None else (_lr_too_high, *checks):
             found = check(curves, patience)
             if found:
@@ -424,6 +426,39 @@ def _lr_too_high(curves, patience):
     return None
 
 
+def _guessing(accuracy, loss) -> bool:
+    """Whether every epoch's accuracy and loss are those of a uniform guess (AT_CHANCE)."""
+    guess = accuracy * np.exp(np.minimum(loss, 50.0))
+    low, high = AT_CHANCE
+    return bool(np.all(np.isfinite(guess)) and np.all((guess > low) & (guess < high))
+                and np.all(loss > 0.95 * np.log(2)))
+
+
+def _val_at_chance(curves, patience):
+    """The training data are learnt but the validation data are scored as a guess: not
+    overfitting (which still generalises some) but a model that validates broken."""
+    loss, accuracy = curves["loss"], curves.get("accuracy")
+    val, val_accuracy = curves.get("val_loss"), curves.get("val_accuracy")
+    if accuracy is None or val is None or val_accuracy is None:
+        return None
+    n = len(loss)
+    last = slice(n - patience, n)
+    if not _guessing(val_accuracy[last], val[last]) or _guessing(accuracy[last], loss[last]):
+        return None
+    if np.mean(accuracy[last]) < np.mean(val_accuracy[last]) + OVERFIT_GAP:
+        return None  # training barely above chance either
+    return Finding("val_at_chance", "the network learns its training data but scores the "
+                   "validation data as a guess",
+                   f"training accuracy {np.mean(accuracy[last]):.1%}, validation "
+                   f"{np.mean(val_accuracy[last]):.1%} with a validation loss of "
+                   f"{_fmt(float(np.mean(val[last])))} over the last {patience} epochs, what "
+                   f"guessing among about {np.exp(np.mean(val[last])):.0f} classes gives",
+                   "not a question of regularisation: batch-norm moving statistics that have "
+                   "not settled (too few steps, a rate or weight decay too high: train longer "
+                   "or lower them), or validation images prepared unlike the training ones",
+                   span=(n - patience + 1, n))
+
+
 def _at_chance(curves, patience):
     """A network stuck at chance after its loss fell from a first blow-up: accuracy and loss
     of a uniform guess (accuracy x exp(loss) near 1), the loss flat."""
@@ -432,10 +467,7 @@ def _at_chance(curves, patience):
     if accuracy is None or n < 2 * patience:
         return None
     last = slice(n - patience, n)
-    guess = accuracy[last] * np.exp(np.minimum(loss[last], 50.0))
-    low, high = AT_CHANCE
-    if not (np.all(np.isfinite(guess)) and np.all((guess > low) & (guess < high))
-            and np.all(loss[last] > 0.95 * np.log(2))):
+    if not _guessing(accuracy[last], loss[last]):
         return None
     if _trend(loss, patience) < -FLAT_PER_EPOCH * (patience - 1):
         return None  # still falling: learning, however slowly

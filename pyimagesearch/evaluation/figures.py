@@ -11,7 +11,8 @@ from pyimagesearch import atomic
 from pyimagesearch.evaluation.reports import short_name
 
 # Colours of the diagnosis's findings on the plot.
-_FINDING_COLOURS = {"lr_too_high": "tab:red", "overfitting": "tab:orange",
+_FINDING_COLOURS = {"lr_too_high": "tab:red", "val_at_chance": "tab:brown",
+                    "overfitting": "tab:orange",
                     "underfitting": "tab:purple", "plateau": "tab:olive"}
 
 

@@ -28,6 +28,9 @@ TRAIN_BELOW_VAL = 0.03
 # A peak rate this many times the range test's lowest-loss rate is past where the loss
 # blows up; one below this share of its suggestion is far too cautious.
 ABOVE_RANGE, BELOW_RANGE = 1.0, 0.1
+# A training loss that fell less than this share over at least SLOW_EPOCHS epochs, with a
+# low training accuracy and nothing holding training back, learns too slowly.
+SLOW_FALL, SLOW_EPOCHS = 0.2, 5
 
 
 @dataclass
@@ -94,11 +97,15 @@ def answer(history: dict, diagnosis: Diagnosis, settings: dict | None = None,
     fit = _fit(curves)
     if "lr_too_high" in findings:  # a run that diverges or learns nothing shows nothing else
         found = findings["lr_too_high"]
-        return [_lr(curves, findings, settings, lr_find)] + [
+        return [_lr(curves, findings, settings, lr_find, fit)] + [
             Answer(key, TOO_EARLY, "cannot tell yet: the learning rate must be fixed first",
                    f"{found.summary}: {found.evidence}", "rerun with a working rate, then "
                    "look again") for key in ("regularisation", "dropout", "capacity")]
-    return [_lr(curves, findings, settings, lr_find),
+    if "val_at_chance" in findings:  # the validation curves say nothing yet
+        found = findings["val_at_chance"]
+        return [Answer(key, TOO_EARLY, "cannot tell yet: the validation scores are a guess",
+                       f"{found.summary}: {found.evidence}", found.remedy) for key in QUESTIONS]
+    return [_lr(curves, findings, settings, lr_find, fit),
             _regularisation(findings, fit, settings),
             _dropout(findings, fit),
             _capacity(findings, fit, settings)]
@@ -132,7 +139,7 @@ def _held_back(fit: dict) -> bool:
             and fit["val_accuracy"] - fit["accuracy"] > TRAIN_BELOW_VAL)
 
 
-def _lr(curves, findings, settings, lr_find) -> Answer:
+def _lr(curves, findings, settings, lr_find, fit) -> Answer:
     if "lr_too_high" in findings:
         found = findings["lr_too_high"]
         return Answer("lr", NO, f"too high: {found.summary}", found.evidence, found.remedy)
@@ -160,6 +167,16 @@ def _lr(curves, findings, settings, lr_find) -> Answer:
                           f"{test}; {fell}", f"try --lr {suggested:.2g}")
         return Answer("lr", YES, "yes: within the range test's bounds, and the loss falls "
                       "steadily", f"{test}; {fell}")
+    fall = 1 - loss[-1] / loss[0]
+    if (len(loss) >= SLOW_EPOCHS and fall < SLOW_FALL and "overfitting" not in findings
+            and fit.get("accuracy") is not None and fit["accuracy"] < UNDERFIT_ACCURACY
+            and not _held_back(fit)):
+        return Answer("lr", NO, "probably too low: the loss falls slowly, and neither "
+                      "regularisation nor overfitting explains it",
+                      f"the training loss fell {fall:.0%} in {len(loss)} epochs ({loss[0]:.4g} "
+                      f"-> {loss[-1]:.4g}); {_accuracies(fit)}"
+                      + (f"; peak rate {peak:.2g}" if peak else ""),
+                      "run --find-lr, or try a 10x higher --lr (--force)")
     return Answer("lr", YES, "yes, as far as the curves show: the loss falls steadily",
                   f"{fell}" + (f"; peak rate {peak:.2g}" if peak else "")
                   + " (--find-lr would check it against a range test)")
@@ -227,5 +244,6 @@ def _capacity(findings, fit, settings) -> Answer:
         return Answer("capacity", TOO_EARLY, "cannot tell yet: still learning fast",
                       f"{_accuracies(fit)}; the training loss fell more than 10% over the last "
                       f"{PATIENCE} epochs", "train on")
-    return Answer("capacity", YES, "yes, as far as the curves show: nothing points at too "
-                  "little capacity", _accuracies(fit))
+    return Answer("capacity", TOO_EARLY, "cannot tell yet: the network has not fit its "
+                  "training data, and nothing says why yet (a learning rate too low?)",
+                  _accuracies(fit), "train on, or fix the learning rate first")
