@@ -42,6 +42,7 @@ FAST_PER_EPOCH = 0.01   # a training loss falling faster than this an epoch stil
 UNDERFIT_ACCURACY = 0.8  # a training accuracy below this has not fit the training data
 UNDERFIT_FLAT = 0.005  # ... and its loss falls slower than this an epoch
 OVERFIT_GAP = 0.15    # a training accuracy this far above the validation accuracy overfits
+HELD_BACK = 0.05      # ... this far below it (and under UNDERFIT_ACCURACY) underfits
 # A classifier that guesses among K >= 2 classes has accuracy 1/K and loss ln K >= ln 2:
 # accuracy times exp(loss) near 1. Within these bounds for PATIENCE epochs, the loss at
 # least ln 2 and flat, it is stuck at chance.
@@ -614,11 +615,15 @@ def _underfitting(curves, patience):
                f"value {_fmt(loss[0])}")
     else:
         return None
+    held_back = False
     if val_accuracy is not None and train_fit is not None:
         val_fit = float(np.mean(val_accuracy[last]))
         if val_fit < train_fit - 0.03:
             return None
         gap = f"validation accuracy {val_fit:.1%}, as high or higher"
+        # Training measurably harder than validation: the regularisers hold it back, whether
+        # or not its loss still falls.
+        held_back = val_fit > train_fit + HELD_BACK
     elif val is not None:
         if np.mean(val[last]) > 1.1 * np.mean(loss[last]):
             return None
@@ -629,7 +634,7 @@ def _underfitting(curves, patience):
     window = min(n, max(patience + 2, 5))
     smooth = _median3(loss)
     rate = (1 - smooth[-1] / smooth[-window]) / (window - 1)
-    if rate > UNDERFIT_FLAT:
+    if rate > UNDERFIT_FLAT and not held_back:
         return None
     lower = ""
     if val is not None:
@@ -637,8 +642,9 @@ def _underfitting(curves, patience):
         if below > n / 2:
             lower = (f"; the validation loss is below the training loss in {below} of {n} "
                      "epochs (training is the harder task: strong regularisation)")
-    return Finding("underfitting", "the model does not fit even its training data, and it has "
-                   "nearly stopped learning",
+    return Finding("underfitting", "the model does not fit even its training data, and "
+                   + ("training is harder than validation" if held_back
+                      else "it has nearly stopped learning"),
                    f"{fit}; {gap}{lower}; the training loss falls {max(rate, 0):.1%} an epoch",
                    "more capacity (a wider or deeper network), less regularisation (dropout, "
                    "weight decay, augmentation), or a higher rate if it is low",

@@ -200,6 +200,12 @@ def _regularisation(findings, fit, settings) -> Answer:
                           "capacity is the limit")
         return Answer("regularisation", NO, "no: the network underfits with no regularisation "
                       "to blame", found.evidence, "see capacity")
+    if _held_back(fit) and fit["accuracy"] < UNDERFIT_ACCURACY:
+        return Answer("regularisation", YES, "probably: the network learns its training images "
+                      "(as the regularisers change them) worse than it scores the validation "
+                      f"images, far from fitting them ({named})", _accuracies(fit),
+                      "lower them one at a time: weight decay or L2 by 3-10x, then the "
+                      "augmentation's strength")
     return Answer("regularisation", NO, "no: it does not keep the network from fitting",
                   f"{_accuracies(fit)}; regularisers: {named}")
 
