@@ -98,11 +98,15 @@ class Run:
         for start in starts:
             if 0 < start < self.epochs_done:
                 labels.setdefault(start + 1, []).append("resumed")
-        for epoch, lr in sorted((int(e), v) for e, v in
-                                (self.args.get("lr_restarts") or {}).items()):
+        for epoch, lr in self.lr_changes():
             if 0 < epoch < self.epochs_done:
                 labels.setdefault(epoch + 1, []).append(f"lr {lr:g}")
         return [(epoch, ", ".join(names)) for epoch, names in sorted(labels.items())]
+
+    def lr_changes(self) -> list[tuple[int, float]]:
+        """`(epoch, lr)` for each rate set by hand on resume (`--resume --lr`), in order: the
+        rate restarted after that many epochs."""
+        return sorted((int(e), v) for e, v in (self.args.get("lr_restarts") or {}).items())
 
     def best(self) -> tuple[float, int] | None:
         values = np.array([np.nan if v is None else float(v)
@@ -178,7 +182,7 @@ def _header(run: Run) -> str:
                                 f"{_when(session.get('started'))}"))
     if not sessions and settings.get("initial_epoch"):
         rows.append(("resumed", f"after epoch {settings['initial_epoch']} (last start)"))
-    for epoch, lr in sorted((int(e), v) for e, v in (args.get("lr_restarts") or {}).items()):
+    for epoch, lr in run.lr_changes():
         rows.append(("learning rate changed", f"to {lr:g} after epoch {epoch}"))
     best = run.best()
     headline = []
@@ -212,9 +216,10 @@ def _at_a_glance(run: Run) -> str:
 
 
 def _curves(run: Run) -> str:
-    png = figures.plot_history(run.history, None, run.title, run.diagnosis, marks=run.marks())
+    marks = run.marks()
+    png = figures.plot_history(run.history, None, run.title, run.diagnosis, marks=marks)
     note = ("Dotted lines: where the run was resumed or its learning rate changed by hand. "
-            if run.marks() else "")
+            if marks else "")
     return ("<h2 id=\"curves\">Curves</h2>\n"
             + html.image(png, "loss, accuracy and learning rate by epoch")
             + f'<p class="note">{note}Training solid, validation dashed; shaded: the epochs '

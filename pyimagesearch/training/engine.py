@@ -214,13 +214,13 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
 
 def _plot_misclassified(data, labels, probs, class_names, path: str, most: int = 24) -> None:
     """The `most` misclassified test images the model was surest of, as a grid."""
-    wrong = np.flatnonzero(probs.argmax(axis=1) != labels)
-    wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][:most]
+    misclassified = np.flatnonzero(probs.argmax(axis=1) != labels)
+    wrong = misclassified[np.argsort(-probs[misclassified].max(axis=1), kind="stable")][:most]
     rows = np.sort(wrong)  # HDF5 reads rows in increasing order
     images = data.read(rows)[np.searchsorted(rows, wrong)] if len(rows) else []
     figures.plot_misclassified(images, labels[wrong], probs[wrong], class_names, path,
                                f"{len(wrong)} misclassified test images, the surest first "
-                               f"(of {int((probs.argmax(axis=1) != labels).sum())})")
+                               f"(of {len(misclassified)})")
 
 
 def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPaths,
