@@ -8,11 +8,11 @@ can make prints one sentence on stderr and exits with status 2.
 import argparse
 import functools
 import os
-import signal
 import sys
-import threading
 
+from pyimagesearch import signals
 from pyimagesearch.errors import UserError
+from pyimagesearch.signals import Terminated
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -128,22 +128,6 @@ def explicit_flags(parser: argparse.ArgumentParser, argv) -> set[str]:
     return set(vars(known))
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `timeout`, job schedulers), raised like Ctrl-C's KeyboardInterrupt
-    so that every cleanup on the way out runs; the command exits with status 143."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
-def _stop_on_sigterm() -> None:
-    """Makes SIGTERM raise `Terminated` in the main thread (where Python runs handlers)."""
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _raise_terminated)
-
-
 def _say(err: Exception) -> None:
     print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line
 
@@ -167,9 +151,11 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
 
     @functools.wraps(main)
     def wrapper(argv=None):
-        _stop_on_sigterm()
+        signals.install()
         try:
-            return main(argv)
+            status = main(argv)
+            signals.raise_if_pending()  # a stop that something on the way swallowed
+            return status
         except UserError as err:
             _say(err)
             return 2
@@ -187,6 +173,7 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
             if isinstance(stop, Terminated):
                 message = message.replace("interrupted", "terminated (SIGTERM)", 1)
             print(message, file=sys.stderr)
+            signals.forget()
             return 143 if isinstance(stop, Terminated) else 130
 
     return wrapper

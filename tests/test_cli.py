@@ -64,3 +64,61 @@ def test_sigterm_stops_like_ctrl_c_with_status_143(capsys):
     assert told_where() == 130
     assert capsys.readouterr().err == ("interrupted; rerun the same command to continue from "
                                        "epoch 4\n")
+
+
+def _swallows_a_signal_once(monkeypatch, signum, at_call):
+    """Keras's log conversion catches everything (`except: pass`); make a signal land there."""
+    import os
+
+    from keras.src.utils import python_utils
+
+    convert = python_utils.pythonify_logs
+    calls = []
+
+    def pythonify_logs(logs):
+        calls.append(1)
+        try:
+            if len(calls) == at_call:
+                os.kill(os.getpid(), signum)
+            return convert(logs)
+        except:  # noqa: E722  (as Keras does)
+            return convert(logs)
+
+    monkeypatch.setattr(python_utils, "pythonify_logs", pythonify_logs)
+    return calls
+
+
+@pytest.mark.parametrize("signum_name, status, said", [("SIGTERM", 143, "terminated (SIGTERM)"),
+                                                      ("SIGINT", 130, "interrupted")])
+def test_a_signal_keras_swallows_still_stops_training(signum_name, status, said, monkeypatch,
+                                                      capsys):
+    """A SIGTERM landing in Keras's bare except was lost: the run trained on and exited 0."""
+    import signal
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.callbacks import StopWhenAsked
+
+    signum = getattr(signal, signum_name)
+    calls = _swallows_a_signal_once(monkeypatch, signum, at_call=3)
+    seen = []
+
+    @handle_user_errors
+    def train(argv=None):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        count = keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(b))
+        model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=4, epochs=3, verbose=0,
+                  callbacks=[count, StopWhenAsked()])
+        return 0
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert train() == status
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    assert len(calls) >= 3 and len(seen) < 3  # stopped at the batch where it was swallowed
+    assert capsys.readouterr().err == said + "\n"
+    assert train() == 0 and len(seen) > 3  # the request was answered, never raised again

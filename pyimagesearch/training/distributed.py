@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from pyimagesearch.backend import no_distribution
+from pyimagesearch.callbacks import StopWhenAsked
 from pyimagesearch.errors import UserError
 
 # Environment variables that make a process one of several (Keras's and JAX's own).
@@ -175,14 +176,14 @@ def predict(model: keras.Model, data, verbose: int = 0) -> np.ndarray:
     local copy of the model, and the parts are gathered.
     """
     if keras.distribution.distribution() is None:
-        return model.predict(data, verbose=verbose)
+        return model.predict(data, verbose=verbose, callbacks=[StopWhenAsked()])
     per = math.ceil(data.num_images / _current.processes)
     rows = np.arange(_current.process * per, min((_current.process + 1) * per, data.num_images))
     classes = model.output_shape[-1]
     with no_distribution():  # the copy lives on this process's devices
         copy = keras.models.model_from_json(model.to_json())
         copy.set_weights(model.get_weights())
-        part = (copy.predict(_Rows(data, rows), verbose=verbose) if len(rows)
+        part = (copy.predict(_Rows(data, rows), verbose=verbose, callbacks=[StopWhenAsked()]) if len(rows)
                 else np.zeros((0, classes), "float32"))
     padded = np.zeros((per, classes), part.dtype)
     padded[:len(part)] = part

@@ -23,7 +23,7 @@ import numpy as np
 from pyimagesearch import atomic
 from pyimagesearch.backend import describe_hardware, seed_everything, set_global_rng_state
 from pyimagesearch.callbacks import (EpochCheckpoint, LRFinder, RunReport, StopOnDivergence,
-                                     TrainingMonitor)
+                                     StopWhenAsked, TrainingMonitor)
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, lr_range, metrics, reports, run_report, tta
 from pyimagesearch.io.batches import ShuffledBatches
@@ -313,6 +313,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         # average in the optimizer), and `fit` ends by putting the average in the model.
         *([keras.callbacks.SwapEMAWeights()] if getattr(model.optimizer, "use_ema", False)
           else []),
+        StopWhenAsked(),  # a Ctrl-C or SIGTERM that Keras swallowed
         StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
@@ -429,7 +430,7 @@ def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           f"lr {start:g} to {end:g}", flush=True)
     per_epoch = min(len(data), args.find_lr_steps)  # more steps than batches: more epochs
     model.fit(data, epochs=math.ceil(args.find_lr_steps / per_epoch), steps_per_epoch=per_epoch,
-              shuffle=False, callbacks=[data.epoch_callback(), finder], verbose=args.verbose)
+              shuffle=False, callbacks=[data.epoch_callback(), finder, StopWhenAsked()], verbose=args.verbose)
     try:
         suggestion = lr_range.suggest_lr(finder.lrs, finder.losses)
     except ValueError as err:
