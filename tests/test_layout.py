@@ -10,10 +10,10 @@ SCRIPTS = ["train_cifar10.py", "train_tinyimagenet.py", "build_tiny_hdf5.py"]
 
 # Lowest first. A module may import modules of its own layer or of layers below it.
 LAYERS = [
-    # the foundation: errors, atomic writes, the quiet start, command-line conventions,
-    # the one seam with the Keras backend
+    # the foundation: errors, atomic writes, the quiet start, Ctrl-C and SIGTERM,
+    # command-line conventions, the one seam with the Keras backend
     ["pyimagesearch.errors", "pyimagesearch.atomic", "pyimagesearch.startup",
-     "pyimagesearch.cli", "pyimagesearch.backend"],
+     "pyimagesearch.signals", "pyimagesearch.cli", "pyimagesearch.backend"],
     # the leaves: networks, preprocessing and augmentation, dataset readers
     ["pyimagesearch.nn", "pyimagesearch.preprocessing", "pyimagesearch.datasets"],
     # batches, HDF5 files, the checkpoint format (which registers the networks' layers) and
@@ -23,7 +23,7 @@ LAYERS = [
     # test's reading, the run report and comparison pages
     ["pyimagesearch.evaluation"],
     # Keras callbacks: the monitor (figures, diagnosis), the run report, checkpoints,
-    # divergence, LR finder
+    # divergence, LR finder, stopping when asked
     ["pyimagesearch.callbacks"],
     # flags, the run folder, the engine, precision, distribution, schedules
     ["pyimagesearch.training"],
