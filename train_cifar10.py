@@ -40,6 +40,13 @@ def get_args_parser() -> ArgumentParser:
                                                "zero pixels a side, instead of --shift (0: none)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
                         help="random horizontal flips")
+    parser.add_argument("--holdout", type=non_negative_int, default=0, metavar="IMAGES",
+                        help="validate on this many training images held out (every class in "
+                             "proportion, the same for every run) instead of the test split")
+    parser.add_argument("--subset", type=non_negative_int, default=0, metavar="IMAGES",
+                        help="train on this many of the training images (after --holdout; "
+                             "every class in proportion, the same for every run; 0: all)")
+    parser.fixed_on_resume.update({"holdout", "subset"})  # the data the run learns from
     parser.add_argument("--cutout", type=non_negative_int, default=config.CUTOUT,
                         metavar="PIXELS", help="zero a random square of this side in every "
                                                "training image (cutout; 0: none)")
@@ -51,6 +58,7 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.cifar10 import load_cifar10
+    from pyimagesearch.datasets.subsets import holdout_and_subset
     from pyimagesearch.io.runfiles import RunPaths
     from pyimagesearch.training import run
 
@@ -58,6 +66,9 @@ def main(argv=None) -> int:
     paths = RunPaths(args.output, config.MODEL_NAME)
     settled = run.check_before_keras(parser, argv, args, paths)
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
+    kept, held_out = holdout_and_subset(y_train, args.holdout, args.subset)
+    (x_val, y_val) = (x_train[held_out], y_train[held_out]) if args.holdout else (x_test, y_test)
+    x_train, y_train = x_train[kept], y_train[kept]
 
     startup.import_keras()
     from pyimagesearch.io import ArrayBatches
@@ -71,10 +82,13 @@ def main(argv=None) -> int:
         engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
         return 0
     args, initial_epoch, checkpoint, lr = engine.prepare(parser, argv, args, paths, settled)
-    print(f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images", flush=True)
+    validation = f"{len(x_val)} held out for validation, " if args.holdout else ""
+    print(f"CIFAR-10: {len(x_train)} training, {validation}{len(x_test)} test images",
+          flush=True)
 
     def new_model(learning_rate):
-        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names))
+        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names),
+                                      width_multiplier=args.width, dropout=args.dropout)
         # Per-pixel mean image of the training set, carried inside the model.
         model = with_preprocessing(network, x_train.mean(axis=0, dtype="float64"),
                                    name=config.MODEL_NAME)
@@ -94,12 +108,13 @@ def main(argv=None) -> int:
     if args.find_lr:
         engine.find_lr(model, train, paths, args, "MiniGoogLeNet on CIFAR-10")
         return 0
-    val = ArrayBatches(x_test, y_test, args.batch_size, shuffle=False, **labels,
+    val = ArrayBatches(x_val, y_val, args.batch_size, shuffle=False, **labels,
                        **distributed.current().batch_kwargs())
     engine.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
                  class_names=class_names, title=f"MiniGoogLeNet on CIFAR-10, lr {args.lr:g}",
                  validation_data=val)
-    engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
+    if args.test:
+        engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
     return 0
 
 

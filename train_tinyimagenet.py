@@ -109,7 +109,8 @@ def main(argv=None) -> int:
     def new_model(learning_rate):
         height, width, depth = train.image_shape
         network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
-                                        bn_before_relu=args.bn_before_relu)
+                                        bn_before_relu=args.bn_before_relu,
+                                        width_multiplier=args.width, dropout=args.dropout)
         model = with_preprocessing(network, mean, name=config.MODEL_NAME)
         optimizer = Adam(learning_rate, **recipes.optimizer_kwargs(args))
         model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
                  title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}", validation_data=val)
     train.close()
     val.close()
-    engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
+    if args.test:
+        engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
     return 0
 
 

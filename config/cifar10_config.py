@@ -10,6 +10,7 @@ BATCH_SIZE = 64
 LR = 1e-2             # first epoch's learning rate
 POWER = 1.0           # polynomial decay power (1: linear to zero)
 MOMENTUM = 0.9        # SGD momentum
+DROPOUT = 0.5         # dropout before the classifier, as published
 
 SHIFT = 0.1           # random shifts up to 10% of width and height, nearest fill
 FLIP = True           # random horizontal flips

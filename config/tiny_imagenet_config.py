@@ -17,6 +17,7 @@ BATCH_SIZE = 64
 LR = 1e-3               # Adam, first epoch's learning rate
 POWER = 1.0             # polynomial decay power (1: linear to zero; 0: constant)
 REG = 2e-4              # L2 factor of every kernel
+DROPOUT = 0.4           # dropout before the classifier, as published
 
 # Augmentation (RandomAffine on whole batches in the input pipeline, training only)
 ROTATION = 18.0         # degrees

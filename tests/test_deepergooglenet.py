@@ -55,3 +55,14 @@ def test_bad_arguments(kwargs):
     args = {**dict(width=64, height=64, depth=3, classes=10), **kwargs}
     with pytest.raises(ValueError):
         DeeperGoogLeNet.build(**args)
+
+
+def test_width_multiplier_scales_every_layer_and_1_is_the_book():
+    book = DeeperGoogLeNet.build(64, 64, 3, 200, reg=2e-4, width_multiplier=1.0, dropout=0.4)
+    assert book.count_params() == 3_667_976
+    assert book.get_layer("dropout").rate == 0.4
+    half = DeeperGoogLeNet.build(64, 64, 3, 200, width_multiplier=0.5, dropout=0.3)
+    assert tuple(half.get_layer("inception4e").output.shape[1:]) == (8, 8, 416)  # 832 / 2
+    assert tuple(half.get_layer("pool2").output.shape[1:]) == (16, 16, 96)
+    assert half.get_layer("dropout").rate == 0.3
+    assert 0.25 < half.count_params() / 3_667_976 < 0.35  # convs ~1/4, the head ~1/2

@@ -27,8 +27,11 @@ LAYERS = [
     ["pyimagesearch.callbacks"],
     # flags, the run folder, the engine, precision, distribution, schedules
     ["pyimagesearch.training"],
-    # the commands: python -m pyimagesearch.predict / .diagnose / .report
-    ["pyimagesearch.predict", "pyimagesearch.diagnose", "pyimagesearch.report"],
+    # the search: its space, the shared study, trials (runs of the training scripts), answers
+    ["pyimagesearch.tuning"],
+    # the commands: python -m pyimagesearch.predict / .diagnose / .report / .tune
+    ["pyimagesearch.predict", "pyimagesearch.diagnose", "pyimagesearch.report",
+     "pyimagesearch.tune"],
 ]
 
 

@@ -55,3 +55,28 @@ def test_class_count_sets_the_head():
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):
         MiniGoogLeNet.build(**kwargs)
+
+
+def test_width_multiplier_scales_every_layer_and_1_is_the_book():
+    assert MiniGoogLeNet.build(32, 32, 3, 10, width_multiplier=1.0).count_params() == 1_656_250
+    wide = MiniGoogLeNet.build(32, 32, 3, 10, width_multiplier=1.5)
+    assert tuple(wide.get_layer("stem_relu").output.shape[1:]) == (32, 32, 144)
+    assert tuple(wide.get_layer("inception3b").output.shape[1:]) == (7, 7, 504)  # 1.5 x 336
+    half = MiniGoogLeNet.build(32, 32, 3, 10, width_multiplier=0.5)
+    assert tuple(half.get_layer("inception3b").output.shape[1:]) == (7, 7, 168)
+    # Convolutions scale with in x out channels: about 2.25x and 0.25x the parameters.
+    assert 2.1 < wide.count_params() / 1_656_250 < 2.3
+    assert 0.24 < half.count_params() / 1_656_250 < 0.28
+
+
+def test_dropout_rate_is_the_builders():
+    assert MiniGoogLeNet.build(32, 32, 3, 10).get_layer("dropout").rate == 0.5
+    assert MiniGoogLeNet.build(32, 32, 3, 10, dropout=0.2).get_layer("dropout").rate == 0.2
+
+
+@pytest.mark.parametrize("kwargs, message", [({"width_multiplier": 0}, "width_multiplier"),
+                                             ({"dropout": 1.0}, "dropout"),
+                                             ({"dropout": -0.1}, "dropout")])
+def test_bad_width_or_dropout_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MiniGoogLeNet.build(32, 32, 3, 10, **kwargs)

@@ -25,8 +25,9 @@ STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.lab
 DPI = 100  # pixels an inch: a 12-inch-wide figure is 1,200 pixels wide
 
 
-def subplots(*args, **kwargs):
-    """`matplotlib.pyplot.subplots` on the file-only Agg backend, in the house STYLE."""
+def use_style():
+    """Puts matplotlib on the file-only Agg backend, in the house STYLE; returns pyplot
+    (for figures that other libraries draw, e.g. Optuna's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +35,12 @@ def subplots(*args, **kwargs):
     from cycler import cycler
 
     plt.rcParams.update(STYLE, **{"axes.prop_cycle": cycler(color=COLOURS)})
-    return plt.subplots(*args, **kwargs)
+    return plt
+
+
+def subplots(*args, **kwargs):
+    """`matplotlib.pyplot.subplots` on the file-only Agg backend, in the house STYLE."""
+    return use_style().subplots(*args, **kwargs)
 
 
 def save(fig, path: str | None) -> bytes | None:

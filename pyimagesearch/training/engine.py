@@ -290,13 +290,14 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     monitor = TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                               title=title, diagnosis_path=paths.diagnosis,
                               initial_history=saved_history)
+    report = RunReport(paths, initial_epoch, args.epochs)  # reads the history the monitor wrote
     files = [
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints,
                         state=lambda epoch, logs: {**state,
                                                    "history": monitor.history_with(epoch, logs)}),
         monitor,
-        RunReport(paths, initial_epoch, args.epochs),  # reads the history the monitor wrote
+        report,
         *(log_callbacks(paths, initial_epoch, args.tensorboard, saved_history) if chief else []),
     ]
     # The backend's global RNG (torch's unseeded dropout) is put back once `fit` has
@@ -322,6 +323,8 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                             callbacks=callbacks, verbose=args.verbose if chief else 0,
                             shuffle=False, **fit_kwargs)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see cli.handle_user_errors)
+        if chief:  # the stop may have come between an epoch's history and its report
+            report.write_report()
         raise type(stop)(f"interrupted; {where_to_resume(paths)}") from None
     check_finite(callbacks[-1], paths)
     if replicas.processes > 1:

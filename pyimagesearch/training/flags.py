@@ -5,6 +5,7 @@ flags (data, augmentation, optimizer) to the same parser. Nothing here imports
 Keras, so `--help` and every flag mistake cost no TensorFlow start-up.
 """
 
+import argparse
 import sys
 
 from pyimagesearch.cli import (
@@ -62,6 +63,12 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
                              "momentum per step (e.g. 0.999; 0: none): validation and the "
                              "final model use the averaged weights, checkpoints hold both")
     parser.fixed_on_resume.update({"label_smoothing", "weight_decay", "ema"})  # in the compile
+    parser.add_argument("--width", type=positive_float, default=1.0, metavar="MULTIPLIER",
+                        help="every layer's filter count times this (1.0: the published "
+                             "network; 1.5 has about 2.25x the parameters)")
+    parser.add_argument("--dropout", type=fraction, default=config.DROPOUT,
+                        help="dropout rate before the classifier")
+    parser.fixed_on_resume.update({"width", "dropout"})  # the checkpoint's model
     parser.add_argument("--seed", type=random_seed, default=None,
                         help="seed for a repeatable run (also makes TensorFlow deterministic)")
     parser.fixed_on_resume.add("seed")  # the data order's seed is the checkpoint's
@@ -122,6 +129,9 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
                         help="Keras progress output: 0 silent, 1 a progress bar with ETA, 2 a "
                              "line per epoch (the default when the output is not a terminal, "
                              "e.g. redirected to a log)")
+    parser.add_argument("--test", action=argparse.BooleanOptionalAction, default=True,
+                        help="evaluate the final model on the test split (--no-test: leave the "
+                             "test split unseen, as a hyperparameter search must)")
     parser.add_argument("--evaluate", metavar="MODEL",
                         help="only evaluate this saved .keras model on the test split (rank-1, "
                              "rank-5, report and confusion matrix in --output)")

@@ -21,3 +21,21 @@ def image_input_shape(width: int, height: int, depth: int, classes: int) -> tupl
     if keras.config.image_data_format() == "channels_last":
         return (height, width, depth)
     return (depth, height, width)
+
+
+def scaled(filters: int, width_multiplier: float) -> int:
+    """`filters` times the width multiplier, rounded, at least 1 (1.0: `filters` exactly)."""
+    return max(1, round(filters * width_multiplier))
+
+
+def check_head(width_multiplier: float, dropout: float) -> None:
+    """Checks the width multiplier (above 0) and the dropout rate (0 to below 1).
+
+    Raises:
+        ValueError: either is out of its range.
+    """
+    if not width_multiplier > 0:
+        raise ValueError("`width_multiplier` must be above 0. "
+                         f"Received: width_multiplier={width_multiplier}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be from 0 to below 1. Received: dropout={dropout}")

@@ -8,7 +8,7 @@ model has 3,667,976 parameters.
 import keras
 from keras import layers, regularizers
 
-from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
+from pyimagesearch.nn.conv.common import channel_axis, check_head, image_input_shape, scaled
 from pyimagesearch.nn.layers import BatchNormalization
 
 
@@ -64,7 +64,8 @@ class DeeperGoogLeNet:
 
     @staticmethod
     def build(width: int, height: int, depth: int, classes: int, reg: float = 2e-4,
-              bn_before_relu: bool = False, name: str = "deepergooglenet") -> keras.Model:
+              bn_before_relu: bool = False, width_multiplier: float = 1.0, dropout: float = 0.4,
+              name: str = "deepergooglenet") -> keras.Model:
         """Builds DeeperGoogLeNet for float inputs in `keras.config.image_data_format()`.
 
         Args:
@@ -87,10 +88,15 @@ class DeeperGoogLeNet:
                              f"Received: width={width}, height={height}")
         if reg < 0:
             raise ValueError(f"`reg` must be at least 0. Received: reg={reg}")
+        check_head(width_multiplier, dropout)
 
         def conv(y, filters, size, block, strides=1):
-            return conv_module(y, filters, size, strides=strides, reg=reg,
-                               bn_before_relu=bn_before_relu, name=block)
+            return conv_module(y, scaled(filters, width_multiplier), size, strides=strides,
+                               reg=reg, bn_before_relu=bn_before_relu, name=block)
+
+        def inception(y, block):
+            return inception_module(y, *(scaled(f, width_multiplier) for f in INCEPTIONS[block]),
+                                    name=block, reg=reg, bn_before_relu=bn_before_relu)
 
         def pool(y, block):
             return layers.MaxPooling2D(3, strides=2, padding="same", name=block)(y)
@@ -102,16 +108,14 @@ class DeeperGoogLeNet:
         x = conv(x, 192, 3, "conv2")
         x = pool(x, "pool2")
         for block in ("inception3a", "inception3b"):
-            x = inception_module(x, *INCEPTIONS[block], name=block, reg=reg,
-                                 bn_before_relu=bn_before_relu)
+            x = inception(x, block)
         x = pool(x, "pool3")
         for block in ("inception4a", "inception4b", "inception4c", "inception4d",
                       "inception4e"):
-            x = inception_module(x, *INCEPTIONS[block], name=block, reg=reg,
-                                 bn_before_relu=bn_before_relu)
+            x = inception(x, block)
         x = pool(x, "pool4")
         x = layers.AveragePooling2D(4, name="avg_pool")(x)
-        x = layers.Dropout(0.4, name="dropout")(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(classes, kernel_regularizer=regularizers.l2(reg) if reg else None,
                          name="logits")(x)

@@ -8,7 +8,7 @@ Keras model has 1,656,250 parameters.
 import keras
 from keras import layers
 
-from pyimagesearch.nn.conv.common import channel_axis, image_input_shape
+from pyimagesearch.nn.conv.common import channel_axis, check_head, image_input_shape, scaled
 from pyimagesearch.nn.layers import BatchNormalization
 
 
@@ -39,8 +39,8 @@ class MiniGoogLeNet:
     """Builder for MiniGoogLeNet (the classic `pyimagesearch` entry point)."""
 
     @staticmethod
-    def build(width: int, height: int, depth: int, classes: int,
-              name: str = "minigooglenet") -> keras.Model:
+    def build(width: int, height: int, depth: int, classes: int, width_multiplier: float = 1.0,
+              dropout: float = 0.5, name: str = "minigooglenet") -> keras.Model:
         """Builds MiniGoogLeNet for float inputs in `keras.config.image_data_format()`.
 
         Args:
@@ -48,6 +48,9 @@ class MiniGoogLeNet:
             height: image height in pixels.
             depth: number of image channels.
             classes: number of output classes.
+            width_multiplier: every layer's filter count times this, rounded (1.0: the
+                published network; 2.0 has about four times the parameters).
+            dropout: dropout rate before the classifier (0.5 as published).
             name: the model's name.
 
         Returns:
@@ -57,22 +60,26 @@ class MiniGoogLeNet:
         if min(width, height) < 32:
             raise ValueError("MiniGoogLeNet needs images of at least 32x32 pixels. "
                              f"Received: width={width}, height={height}")
+        check_head(width_multiplier, dropout)
+
+        def n(filters):
+            return scaled(filters, width_multiplier)
 
         inputs = keras.Input(shape=shape, name="image")
-        x = conv_module(inputs, 96, 3, name="stem")
-        x = inception_module(x, 32, 32, name="inception1a")
-        x = inception_module(x, 32, 48, name="inception1b")
-        x = downsample_module(x, 80, name="downsample1")
-        x = inception_module(x, 112, 48, name="inception2a")
-        x = inception_module(x, 96, 64, name="inception2b")
-        x = inception_module(x, 80, 80, name="inception2c")
-        x = inception_module(x, 48, 96, name="inception2d")
-        x = downsample_module(x, 96, name="downsample2")
-        x = inception_module(x, 176, 160, name="inception3a")
-        x = inception_module(x, 176, 160, name="inception3b")
+        x = conv_module(inputs, n(96), 3, name="stem")
+        x = inception_module(x, n(32), n(32), name="inception1a")
+        x = inception_module(x, n(32), n(48), name="inception1b")
+        x = downsample_module(x, n(80), name="downsample1")
+        x = inception_module(x, n(112), n(48), name="inception2a")
+        x = inception_module(x, n(96), n(64), name="inception2b")
+        x = inception_module(x, n(80), n(80), name="inception2c")
+        x = inception_module(x, n(48), n(96), name="inception2d")
+        x = downsample_module(x, n(96), name="downsample2")
+        x = inception_module(x, n(176), n(160), name="inception3a")
+        x = inception_module(x, n(176), n(160), name="inception3b")
         # 7x7: the whole feature map for 32x32 inputs, as published.
         x = layers.AveragePooling2D(7, name="avg_pool")(x)
-        x = layers.Dropout(0.5, name="dropout")(x)
+        x = layers.Dropout(dropout, name="dropout")(x)
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(classes, name="logits")(x)
         # float32 even under a mixed-precision policy, for a stable softmax and loss.

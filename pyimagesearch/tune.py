@@ -1,0 +1,205 @@
+"""Search the learning rate, regularisation, dropout and width with Optuna, and answer the
+four questions.
+
+    python -m pyimagesearch.tune --dataset cifar10 --trials 16 --epochs 4 -- --data cifar10/ --subset 10000
+    python -m pyimagesearch.tune --dataset tinyimagenet --trials 24 --epochs 10 -- --hdf5-dir tiny/
+
+Flags after `--` go to the training script (data, batch size, augmentation); each trial is
+an ordinary run of that script in `--output`/trial_NNN (resumable, with its report.html),
+validated on held-out training images (CIFAR-10: `--holdout 5000` unless given; Tiny
+ImageNet: its val split), never on the test split. Poor trials are pruned (Hyperband) from
+their validation accuracy after each epoch. The study lives in `--output`/study.journal, or
+in `--storage` (a database URL) so several machines share it: run the same command on each,
+or again after an interruption, and together they finish exactly `--trials` trials.
+Writes `--output`/trials.csv, history.png, importances.png, parallel.png and answers.txt.
+"""
+
+import os
+import sys
+import time
+
+from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_float, positive_int, \
+    random_seed
+from pyimagesearch.errors import UserError
+
+INSTALL = "pip install -r requirements-tune.txt"
+# Flags the search sets on every trial; they cannot be given after `--`.
+OWN_FLAGS = ("--output", "--lr", "--weight-decay", "--reg", "--dropout", "--width", "--epochs",
+             "--recipe", "--seed", "--resume", "--force", "--evaluate", "--find-lr", "--test",
+             "--no-test", "--verbose")
+HOLDOUT = 5000  # CIFAR-10 images held out for validation unless --holdout is given
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m pyimagesearch.tune",
+                            description="Search the learning rate, regularisation, dropout "
+                                        "and width of a training script with Optuna; flags "
+                                        "after -- go to the script.")
+    parser.add_argument("--dataset", choices=("cifar10", "tinyimagenet"), required=True,
+                        help="which training script: train_cifar10.py or train_tinyimagenet.py")
+    parser.add_argument("--trials", type=positive_int, default=16,
+                        help="trials the study ends with, complete or pruned, however many "
+                             "processes share it")
+    parser.add_argument("--epochs", type=positive_int, default=4,
+                        help="each trial's budget (its LR schedule runs over these epochs)")
+    parser.add_argument("--recipe", choices=("classic", "fast"), default="fast",
+                        help="the recipe every trial starts from; its settings are trial 0")
+    parser.add_argument("--output", help="the study folder (default: output/tune_DATASET)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="a database for the study (e.g. postgresql://user@host/db) so "
+                             "machines that share no folder work on one study; default: the "
+                             "journal file study.journal in --output")
+    parser.add_argument("--study-name", help="the study's name in the storage (default: the "
+                                             "dataset)")
+    parser.add_argument("--seed", type=random_seed, default=1,
+                        help="the sampler's seed and every trial's --seed (one data order)")
+    parser.add_argument("--pruner", choices=("hyperband", "halving", "none"),
+                        default="hyperband", help="how poor trials are stopped early")
+    ranges = parser.add_argument_group(
+        "search ranges (default: the recipe's LR /10 to x5 and regularisation /10 to x10, "
+        "both on a log scale)")
+    ranges.add_argument("--lr-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"))
+    ranges.add_argument("--regularisation-range", type=positive_float, nargs=2,
+                        metavar=("MIN", "MAX"),
+                        help="the recipe's regulariser: L2 --reg where it has one, else "
+                             "--weight-decay")
+    ranges.add_argument("--dropout-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                        default=[0.0, 0.7])
+    ranges.add_argument("--width-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                        default=[0.5, 1.5],
+                        help="the width multiplier (capacity); in steps of 0.25 when both "
+                             "ends are multiples of 0.25")
+    parser.add_argument("--poll", type=positive_float, default=2.0, metavar="SECONDS",
+                        help="how often a running trial's history is read")
+    return parser
+
+
+def _split(argv):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, []
+
+
+def _check_passthrough(extra: list[str]) -> None:
+    for word in extra:
+        flag = word.split("=", 1)[0]
+        if flag in OWN_FLAGS:
+            raise UserError(f"{flag} is set by the search on every trial; drop it after --")
+
+
+def _sampler(optuna, seed: int, number: int):
+    """Optuna's TPE sampler, seeded from `--seed` and the trial's number: one worker's study
+    repeats, and workers sharing a study never draw the same settings."""
+    return optuna.samplers.TPESampler(seed=(seed * 100_003 + number) % 2**32)
+
+
+def _pruner(optuna, args):
+    return {"hyperband": lambda: optuna.pruners.HyperbandPruner(
+                  min_resource=1, max_resource=args.epochs, reduction_factor=3),
+              "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(
+                  min_resource=1, reduction_factor=3),
+              "none": optuna.pruners.NopPruner}[args.pruner]()
+
+
+def _settings(args, parameters) -> dict:
+    """What makes a study what it is: a rerun must give the same."""
+    return {"dataset": args.dataset, "epochs": args.epochs, "recipe": args.recipe,
+            "seed": args.seed, "pruner": args.pruner,
+            "ranges": {p.name: [p.low, p.high] for p in parameters}}
+
+
+def _check_same_study(study, settings: dict, where: str) -> None:
+    saved = study.user_attrs.get("tune:settings")
+    if saved is None:
+        study.set_user_attr("tune:settings", settings)
+        return
+    differ = [f"{k} {saved.get(k)} there, {settings[k]} here" for k in settings
+              if saved.get(k) != settings[k]]
+    if differ:
+        raise UserError(f"the study in {where} was made with other settings "
+                        f"({'; '.join(differ)}); give the same, or another --output or "
+                        "--study-name for a new study")
+
+
+@handle_user_errors(on_interrupt="interrupted; rerun the same command to continue the study "
+                                 "(the running trial resumes from its last checkpoint)")
+def main(argv=None) -> int:
+    own, extra = _split(argv)
+    args = get_args_parser().parse_args(own)
+    _check_passthrough(extra)
+    try:
+        import optuna
+    except ImportError:
+        raise UserError(f"tune needs Optuna; install it with: {INSTALL}") from None
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.tuning import answers, space, study as studies, trial as trials
+
+    script = space.script(args.dataset)
+    parameters = space.build(args.dataset, args.recipe, args.lr_range,
+                             args.regularisation_range, args.dropout_range, args.width_range)
+    folder = args.output or os.path.join("output", f"tune_{args.dataset}")
+    os.makedirs(folder, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = _pruner(optuna, args)
+    storage = studies.storage(folder, args.storage)
+    baseline = {p.name: p.clamp(p.default) for p in parameters}
+    study = studies.open_study(storage, args.study_name or args.dataset,
+                               _sampler(optuna, args.seed, 0), pruner, baseline)
+    _check_same_study(study, _settings(args, parameters), args.storage or folder)
+    fixed = [*extra, "--epochs", str(args.epochs), "--recipe", args.recipe,
+             "--seed", str(args.seed), "--no-test", "--verbose", "2"]
+    if args.dataset == "cifar10" and not any(w.split("=")[0] == "--holdout" for w in extra):
+        fixed += ["--holdout", str(HOLDOUT)]
+    worker = studies.Worker(study, args.trials,
+                            None if args.storage else os.path.join(folder, ".claim.lock"))
+    print(f"study {study.study_name} in {args.storage or folder}: {args.trials} trials of "
+          f"{args.epochs} epochs, {args.pruner} pruning", flush=True)
+    failures = 0
+    while True:
+        trial, resumed = worker.next_trial()
+        if trial is None:
+            break
+        study.sampler = _sampler(optuna, args.seed, trial.number)
+        values = {p.name: p.suggest(trial) for p in parameters}
+        argv_trial = fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]
+        paths = RunPaths(trials.folder_of(folder, trial.number), space.model_name(args.dataset))
+        setting = ", ".join(f"{p.name} {values[p.name]:.3g}" for p in parameters)
+        print(f"trial {trial.number}{' (resumed)' if resumed else ''}: {setting}", flush=True)
+        began = time.time()
+        status, history, code = trials.run(
+            trial, trials.command(script, argv_trial, paths.output, paths), paths,
+            beat=lambda: worker.heartbeat(trial),
+            prune=not trial.user_attrs.get("baseline"), poll=args.poll)
+        took = f"{time.time() - began:.0f} s"
+        if status == "complete":
+            study.tell(trial, history[-1])
+            failures = 0
+            print(f"trial {trial.number}: validation accuracy {100 * history[-1]:.1f}% after "
+                  f"{len(history)} epochs ({took})", flush=True)
+        elif status == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            failures = 0
+            print(f"trial {trial.number}: pruned after epoch {len(history)} at "
+                  f"{100 * history[-1]:.1f}% ({took})", flush=True)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            said = trials.last_lines(paths)
+            if code == 2:  # the script refused its flags: every trial would
+                raise UserError(f"trial {trial.number} was refused by {os.path.basename(script)}"
+                                f": {said.removeprefix('error: ')}")
+            failures += 1
+            print(f"trial {trial.number} failed (exit {code}): {said}", file=sys.stderr,
+                  flush=True)
+            if failures == 3:
+                raise UserError(f"three trials in a row failed; the last said: {said} (see "
+                                f"{paths.output}/train.log)")
+        answers.write(study, folder, parameters, args.trials, args.epochs)
+    print(answers.write(study, folder, parameters, args.trials, args.epochs), end="")
+    print(f"wrote {folder}/trials.csv, answers.txt and the plots", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The shared study: its storage, and which trial a worker (one `tune` process) runs next.
+
+A study holds exactly `total` trials that end complete or pruned, however many workers
+share it and however often they are killed: a worker takes a trial only while fewer than
+`total` are finished, running or waiting, and takes over a running trial whose worker is
+gone (its process no longer exists on this machine, or its heartbeat, written every few
+seconds, is older than `STALE_AFTER` from another machine), so an interrupted trial is
+resumed, never lost and never run twice.
+"""
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.trial import TrialState
+
+from pyimagesearch.errors import UserError
+
+JOURNAL = "study.journal"  # in the study folder, without --storage
+STALE_AFTER = 120.0        # seconds without a heartbeat before another machine takes over
+ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+def storage(folder: str, url: str | None):
+    """The study's storage: `url` (an RDB URL, e.g. postgresql://...) or the journal file
+    in `folder`, which any number of processes on machines sharing the folder can use."""
+    if url:
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as err:  # SQLAlchemy's errors: a bad URL, no driver, no server
+            raise UserError(f"--storage {url} cannot be opened ({str(err).splitlines()[0]})") \
+                from None
+    path = os.path.join(folder, JOURNAL)
+    return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def open_study(storage, name: str, sampler, pruner, baseline: dict | None):
+    """Creates the study, or loads it if another worker or an earlier run made it; the
+    worker that creates it queues the `baseline` trial (the recipe's own settings) first."""
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                    sampler=sampler, pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler,
+                                 pruner=pruner)
+    if baseline is not None:
+        study.enqueue_trial(baseline, user_attrs={"baseline": True})
+    return study
+
+
+def _start_time(pid: int) -> str:
+    """When process `pid` started (in clock ticks since boot), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return ""
+
+
+def me() -> dict:
+    """This worker: its machine, process and the process's start."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def _gone(worker: dict | None, beat: float | None, now: float) -> bool:
+    if not worker:
+        return beat is None or now - beat > STALE_AFTER
+    if worker.get("host") == socket.gethostname():
+        pid = worker.get("pid", -1)
+        return not os.path.exists(f"/proc/{pid}") or _start_time(pid) != worker.get("start")
+    return beat is None or now - beat > STALE_AFTER
+
+
+class Worker:
+    """One process taking trials of `study` until it holds `total` of them.
+
+    Args:
+        study: the Optuna study.
+        total: the trials the study ends with (complete or pruned).
+        lock_path: a file whose lock makes "count, then take" one step for the workers
+            of this machine (and of machines sharing the folder); across machines on a
+            database the count is checked again after the take.
+    """
+
+    def __init__(self, study, total: int, lock_path: str | None):
+        self.study = study
+        self.storage = study._storage
+        self.total = total
+        self.lock_path = lock_path
+        self.identity = me()
+        self.last_beat = 0.0
+
+    @contextlib.contextmanager
+    def _locked(self):
+        if self.lock_path is None:
+            yield
+            return
+        with open(self.lock_path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def next_trial(self) -> tuple[optuna.Trial | None, bool]:
+        """(the trial to run, whether it was taken over from a worker that is gone), or
+        (None, False) when the study holds all its trials."""
+        with self._locked():
+            trials = self.study.get_trials(deepcopy=False)
+            now = time.time()
+            for frozen in trials:
+                if frozen.state == TrialState.RUNNING and _gone(
+                        frozen.system_attrs.get("tune:worker"),
+                        frozen.system_attrs.get("tune:heartbeat"), now):
+                    trial = optuna.Trial(self.study, frozen._trial_id)
+                    self._claim(trial)
+                    return trial, True
+            if sum(t.state in ACTIVE for t in trials) >= self.total:
+                return None, False
+            trial = self.study.ask()
+            self._claim(trial)
+        # Workers on a database without a shared lock may take one trial too many.
+        earlier = [t for t in self.study.get_trials(deepcopy=False)
+                   if t.number < trial.number and t.state in ACTIVE]
+        if len(earlier) >= self.total:
+            self.storage.set_trial_system_attr(trial._trial_id, "tune:surplus", True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return None, False
+        return trial, False
+
+    def _claim(self, trial) -> None:
+        self.storage.set_trial_system_attr(trial._trial_id, "tune:worker", self.identity)
+        self.heartbeat(trial, force=True)
+
+    def heartbeat(self, trial, force: bool = False, every: float = 10.0) -> None:
+        """Says this worker is alive (at most every `every` seconds unless `force`)."""
+        now = time.time()
+        if force or now - self.last_beat >= every:
+            self.storage.set_trial_system_attr(trial._trial_id, "tune:heartbeat", now)
+            self.last_beat = now
