@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     worker = studies.Worker(study, args.trials,
                             None if args.storage else os.path.join(folder, ".claim.lock"))
     print(f"study {study.study_name} in {args.storage or folder}: {args.trials} trials of "
-          f"{args.epochs} epochs, {args.pruner} pruning", flush=True)
+          f"{args.epochs} epoch(s), {args.pruner} pruning", flush=True)
     failures = 0
     while True:
         trial, resumed = worker.next_trial()
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
             study.tell(trial, history[-1])
             failures = 0
             print(f"trial {trial.number}: validation accuracy {100 * history[-1]:.1f}% after "
-                  f"{len(history)} epochs ({took})", flush=True)
+                  f"{len(history)} epoch(s) ({took})", flush=True)
         elif status == "pruned":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             failures = 0

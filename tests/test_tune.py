@@ -175,6 +175,18 @@ def test_worker_takes_trials_up_to_the_total_and_takes_over_one_whose_worker_is_
     assert (taken.number, resumed) == (1, True)
 
 
+def test_a_study_of_one_trial_runs_the_recipes_settings(tmp_path):
+    """The queued trial of the recipe's settings was counted as taken: nothing ran."""
+    study = studies.open_study(studies.storage(str(tmp_path), None), "s", None, None,
+                               baseline={"lr": 0.1})
+    worker = studies.Worker(study, 1, str(tmp_path / ".claim.lock"))
+    trial, resumed = worker.next_trial()
+    assert (trial.number, resumed, trial.user_attrs["baseline"]) == (0, False, True)
+    study.tell(trial, 0.5)
+    assert worker.next_trial() == (None, False)
+    assert len(study.get_trials()) == 1
+
+
 def test_workers_without_a_shared_lock_never_keep_a_trial_too_many(tmp_path):
     storage = studies.storage(str(tmp_path), None)
     here = studies.Worker(studies.open_study(storage, "s", None, None, None), 1, None)

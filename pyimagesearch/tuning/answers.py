@@ -133,7 +133,7 @@ def summary(study, parameters: list[Parameter], total: int, epochs: int) -> str:
             lines.append(f"the recipe's settings (trial {base.number}{note}): "
                          f"{_pct(base.value)}; the best trial gains "
                          f"{_points(best.value - base.value)} at the same budget "
-                         f"({epochs} epochs)")
+                         f"({epochs} epoch(s) a trial)")
     weights = importances(study, full)
     lines.append("")
     for parameter in parameters:

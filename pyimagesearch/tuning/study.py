@@ -2,7 +2,7 @@
 
 A study holds exactly `total` trials that end complete or pruned, however many workers
 share it and however often they are killed: a worker takes a trial only while fewer than
-`total` are finished, running or waiting, and takes over a running trial whose worker is
+`total` are finished or running, and takes over a running trial whose worker is
 gone (its process no longer exists on this machine, or its heartbeat, written every few
 seconds, is older than `STALE_AFTER` from another machine), so an interrupted trial is
 resumed, never lost and never run twice.
@@ -22,7 +22,8 @@ from pyimagesearch.errors import UserError
 
 JOURNAL = "study.journal"  # in the study folder, without --storage
 STALE_AFTER = 120.0        # seconds without a heartbeat before another machine takes over
-ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+ACTIVE = (*TAKEN, TrialState.WAITING)  # a waiting trial (the recipe's) is someone's next
 
 
 def storage(folder: str, url: str | None):
@@ -119,9 +120,9 @@ class Worker:
                     trial = optuna.Trial(self.study, frozen._trial_id)
                     self._claim(trial)
                     return trial, True
-            if sum(t.state in ACTIVE for t in trials) >= self.total:
+            if sum(t.state in TAKEN for t in trials) >= self.total:
                 return None, False
-            trial = self.study.ask()
+            trial = self.study.ask()  # a waiting trial first
             self._claim(trial)
         # Workers on a database without a shared lock may take one trial too many.
         earlier = [t for t in self.study.get_trials(deepcopy=False)
