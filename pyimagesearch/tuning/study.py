@@ -3,8 +3,8 @@
 A study holds exactly `total` trials that end complete or pruned, however many workers
 share it and however often they are killed: a worker takes a trial only while fewer than
 `total` are finished or running, and takes over a running trial whose worker is
-gone (its process no longer exists on this machine, or its heartbeat, written every few
-seconds, is older than `STALE_AFTER` from another machine), so an interrupted trial is
+gone (its process no longer exists on this machine, or its heartbeat, written every
+30 seconds, is older than `STALE_AFTER` from another machine), so an interrupted trial is
 resumed, never lost and never run twice.
 """
 
@@ -137,7 +137,7 @@ class Worker:
         self.storage.set_trial_system_attr(trial._trial_id, "tune:worker", self.identity)
         self.heartbeat(trial, force=True)
 
-    def heartbeat(self, trial, force: bool = False, every: float = 10.0) -> None:
+    def heartbeat(self, trial, force: bool = False, every: float = 30.0) -> None:
         """Says this worker is alive (at most every `every` seconds unless `force`)."""
         now = time.time()
         if force or now - self.last_beat >= every:
