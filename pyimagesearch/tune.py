@@ -1,7 +1,8 @@
 """Search the learning rate, regularisation, dropout and width with Optuna, and answer the
 four questions.
 
-    python -m pyimagesearch.tune --dataset cifar10 --trials 16 --epochs 4 -- --data cifar10/ --subset 10000
+    python -m pyimagesearch.tune --dataset cifar10 --trials 16 --epochs 3 -- --data c10/ \
+        --subset 10000
     python -m pyimagesearch.tune --dataset tinyimagenet --trials 24 --epochs 10 -- --hdf5-dir tiny/
 
 Flags after `--` go to the training script (data, batch size, augmentation); each trial is
@@ -133,10 +134,9 @@ def main(argv=None) -> int:
         import optuna
     except ImportError:
         raise UserError(f"tune needs Optuna; install it with: {INSTALL}") from None
-    from pyimagesearch.io.runfiles import RunPaths
-    from pyimagesearch.tuning import answers, space, study as studies, trial as trials
+    from pyimagesearch.tuning import answers, space, study as studies
 
-    script = space.script(args.dataset)
+    space.script(args.dataset)  # the script is there, before anything is written
     parameters = space.build(args.dataset, args.recipe, args.lr_range,
                              args.regularisation_range, args.dropout_range, args.width_range)
     folder = args.output or os.path.join("output", f"tune_{args.dataset}")
@@ -162,43 +162,63 @@ def main(argv=None) -> int:
         if trial is None:
             break
         study.sampler = _sampler(optuna, args.seed, trial.number)
-        values = {p.name: p.suggest(trial) for p in parameters}
-        argv_trial = fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]
-        paths = RunPaths(trials.folder_of(folder, trial.number), space.model_name(args.dataset))
-        setting = ", ".join(f"{p.name} {values[p.name]:.3g}" for p in parameters)
-        print(f"trial {trial.number}{' (resumed)' if resumed else ''}: {setting}", flush=True)
-        began = time.time()
-        status, history, code = trials.run(
-            trial, trials.command(script, argv_trial, paths.output, paths), paths,
-            beat=lambda: worker.heartbeat(trial),
-            prune=not trial.user_attrs.get("baseline"), poll=args.poll)
-        took = f"{time.time() - began:.0f} s"
-        if status == "complete":
-            study.tell(trial, history[-1])
-            failures = 0
-            print(f"trial {trial.number}: validation accuracy {100 * history[-1]:.1f}% after "
-                  f"{len(history)} epoch(s) ({took})", flush=True)
-        elif status == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            failures = 0
-            print(f"trial {trial.number}: pruned after epoch {len(history)} at "
-                  f"{100 * history[-1]:.1f}% ({took})", flush=True)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            said = trials.last_lines(paths)
-            if code == 2:  # the script refused its flags: every trial would
-                raise UserError(f"trial {trial.number} was refused by {os.path.basename(script)}"
-                                f": {said.removeprefix('error: ')}")
-            failures += 1
-            print(f"trial {trial.number} failed (exit {code}): {said}", file=sys.stderr,
-                  flush=True)
-            if failures == 3:
-                raise UserError(f"three trials in a row failed; the last said: {said} (see "
-                                f"{paths.output}/train.log)")
+        status = _run_trial(study, trial, resumed, worker, parameters, fixed, folder, args)
+        failures = failures + 1 if status == "failed" else 0
+        if failures == 3:
+            raise UserError(f"three trials in a row failed; see the train.log of the last, in "
+                            f"{folder}/trial_{trial.number:03d}")
         answers.write(study, folder, parameters, args.trials, args.epochs)
     print(answers.write(study, folder, parameters, args.trials, args.epochs), end="")
     print(f"wrote {folder}/trials.csv, answers.txt and the plots", flush=True)
     return 0
+
+
+def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str], folder: str,
+               args) -> str:
+    """Runs one trial (or counts one whose run finished before its worker died), tells the
+    study how it ended, says so in a line, and returns "complete", "pruned" or "failed".
+
+    Raises:
+        UserError: the training script refused the trial's flags (every trial would be).
+    """
+    from optuna.trial import TrialState
+
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.tuning import space, trial as trials
+
+    values = {p.name: p.suggest(trial) for p in parameters}
+    argv = fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]
+    paths = RunPaths(trials.folder_of(folder, trial.number), space.model_name(args.dataset))
+    setting = ", ".join(f"{p.name} {values[p.name]:.3g}" for p in parameters)
+    print(f"trial {trial.number}{' (resumed)' if resumed else ''}: {setting}", flush=True)
+    began = time.time()
+    history = trials.finished(paths, args.epochs) if resumed else None
+    if history:  # trained to the end; its worker died before saying so
+        status, code = "complete", 0
+        trials.report(trial, history)
+    else:
+        script = space.script(args.dataset)
+        status, history, code = trials.run(
+            trial, trials.command(script, argv, paths.output, paths), paths,
+            beat=lambda: worker.heartbeat(trial),
+            prune=not trial.user_attrs.get("baseline"), poll=args.poll)
+    took = f"{time.time() - began:.0f} s"
+    if status == "complete":
+        study.tell(trial, history[-1])
+        print(f"trial {trial.number}: validation accuracy {100 * history[-1]:.1f}% after "
+              f"{len(history)} epoch(s) ({took})", flush=True)
+    elif status == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+        print(f"trial {trial.number}: pruned after epoch {len(history)} at "
+              f"{100 * history[-1]:.1f}% ({took})", flush=True)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+        said = trials.last_lines(paths)
+        if code == 2:
+            raise UserError(f"trial {trial.number} was refused by "
+                            f"{space.SCRIPTS[args.dataset][0]}: {said.removeprefix('error: ')}")
+        print(f"trial {trial.number} failed (exit {code}): {said}", file=sys.stderr, flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path, capsys, cifar_dir):
 
 def test_space_follows_the_recipe_and_its_regulariser():
     cifar = {p.name: p for p in space.build("cifar10", "fast")}
-    assert (cifar["lr"].low, cifar["lr"].high, cifar["lr"].default) == pytest.approx((0.01, 0.5, 0.1))
+    lr = cifar["lr"]
+    assert (lr.low, lr.high, lr.default) == pytest.approx((0.01, 0.5, 0.1))
     assert cifar["regularisation"].flag == "--weight-decay"
     assert cifar["width"].step == 0.25 and cifar["width"].default == 1.0
     assert cifar["dropout"].default == 0.5
@@ -107,7 +108,8 @@ def test_answers_name_the_best_value_where_accuracy_falls_off_and_capacity():
     text = answers.summary(study, parameters, total=6, epochs=2)
     lr = next(line for line in text.splitlines() if line.startswith("learning rate:"))
     assert lr.startswith("learning rate: best 0.05 of 0.01..0.5 (the recipe: 0.1)")
-    assert "falls off above 0.136 (best there 45.0% vs 80.0%)" in lr and "lower than the recipe's 0.1 helps" in lr
+    assert "falls off above 0.136 (best there 45.0% vs 80.0%)" in lr
+    assert "lower than the recipe's 0.1 helps" in lr
     width = next(line for line in text.splitlines() if line.startswith("capacity"))
     assert "1.5x gains 3.0 points over the best at 1.0x or narrower: capacity was limiting" \
         in width
@@ -185,6 +187,23 @@ def test_a_study_of_one_trial_runs_the_recipes_settings(tmp_path):
     study.tell(trial, 0.5)
     assert worker.next_trial() == (None, False)
     assert len(study.get_trials()) == 1
+
+
+def test_a_trial_taken_over_after_its_run_finished_is_not_trained_again(tmp_path):
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.tuning import trial as trials
+
+    paths = RunPaths(str(tmp_path), "minigooglenet_cifar10")
+    (tmp_path / "minigooglenet_cifar10.json").write_text('{"val_accuracy": [0.2, 0.3]}')
+    assert trials.finished(paths, 2) is None  # no final model: it stopped before the end
+    (tmp_path / "minigooglenet_cifar10.keras").write_bytes(b"model")
+    assert trials.finished(paths, 2) == [0.2, 0.3]
+    assert trials.finished(paths, 3) is None
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.report(0.2, 1)
+    trials.report(trial, [0.2, 0.3])  # the first epoch was reported before the worker died
+    assert study.get_trials()[0].intermediate_values == {1: 0.2, 2: 0.3}
 
 
 def test_workers_without_a_shared_lock_never_keep_a_trial_too_many(tmp_path):

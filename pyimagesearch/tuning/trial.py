@@ -46,6 +46,22 @@ def _values(paths: RunPaths) -> list[float]:
     return [float(v) for v in history.get(METRIC, [])]
 
 
+def report(trial: optuna.Trial, values: list[float]) -> None:
+    """Reports each epoch's value (step = epoch number) that the study does not hold yet
+    (a trial taken over holds its first epochs)."""
+    known = trial.storage.get_trial(trial._trial_id).intermediate_values
+    for epoch, value in enumerate(values, start=1):
+        if epoch not in known:
+            trial.report(value, epoch)
+
+
+def finished(paths: RunPaths, epochs: int) -> list[float] | None:
+    """The per-epoch values of a run that already trained all its `epochs` (its worker died
+    before telling the study), else None."""
+    values = _values(paths)
+    return values if len(values) >= epochs and os.path.exists(paths.model) else None
+
+
 def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, beat, prune: bool = True,
         poll: float = 1.0) -> tuple[str, list[float], int]:
     """Runs `cmd` (writing `train.log` in the trial's folder) and reports each epoch's
@@ -55,7 +71,6 @@ def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, beat, prune: bool 
         ("complete" | "pruned" | "failed", the per-epoch values, the exit status).
     """
     os.makedirs(paths.output, exist_ok=True)
-    reported = set(trial.storage.get_trial(trial._trial_id).intermediate_values)
     with open(os.path.join(paths.output, "train.log"), "a") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=_die_with_parent if os.name == "posix" else None)
@@ -64,10 +79,7 @@ def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, beat, prune: bool 
                 done = process.poll() is not None
                 beat()
                 values = _values(paths)
-                for epoch, value in enumerate(values, start=1):
-                    if epoch not in reported:
-                        trial.report(value, epoch)
-                        reported.add(epoch)
+                report(trial, values)
                 if values and not done and prune and trial.should_prune():
                     process.send_signal(signal.SIGTERM)  # the run stops at its next batch
                     process.wait()
