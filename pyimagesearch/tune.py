@@ -104,11 +104,29 @@ def _pruner(optuna, args):
               "none": optuna.pruners.NopPruner}[args.pruner]()
 
 
-def _settings(args, parameters) -> dict:
-    """What makes a study what it is: a rerun must give the same."""
+# Flags after `--` whose value is a path: it may differ between the machines of a study.
+PATH_FLAGS = ("--data", "--hdf5-dir")
+
+
+def _without_paths(extra: list[str]) -> list[str]:
+    """The script's flags with the values of PATH_FLAGS written PATH."""
+    words = []
+    for i, word in enumerate(extra):
+        flag, equals, _ = word.partition("=")
+        if equals and flag in PATH_FLAGS:
+            word = f"{flag}=PATH"
+        elif i and extra[i - 1] in PATH_FLAGS:
+            word = "PATH"
+        words.append(word)
+    return words
+
+
+def _settings(args, parameters, extra: list[str]) -> dict:
+    """What makes a study what it is: a rerun, or another worker, must give the same."""
     return {"dataset": args.dataset, "epochs": args.epochs, "recipe": args.recipe,
             "seed": args.seed, "pruner": args.pruner,
-            "ranges": {p.name: [p.low, p.high] for p in parameters}}
+            "ranges": {p.name: [p.low, p.high] for p in parameters},
+            "script flags": _without_paths(extra)}
 
 
 def _check_same_study(study, settings: dict, where: str) -> None:
@@ -147,7 +165,7 @@ def main(argv=None) -> int:
     baseline = {p.name: p.clamp(p.default) for p in parameters}
     study = studies.open_study(storage, args.study_name or args.dataset,
                                _sampler(optuna, args.seed, 0), pruner, baseline)
-    _check_same_study(study, _settings(args, parameters), args.storage or folder)
+    _check_same_study(study, _settings(args, parameters, extra), args.storage or folder)
     fixed = [*extra, "--epochs", str(args.epochs), "--recipe", args.recipe,
              "--seed", str(args.seed), "--no-test", "--verbose", "2"]
     if args.dataset == "cifar10" and not any(w.split("=")[0] == "--holdout" for w in extra):

@@ -63,6 +63,20 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path, capsys, cifar_dir):
     assert "epochs 9 there, 2 here" in _one_line_error(capsys, status)
 
 
+def test_a_rerun_may_give_other_data_paths_but_not_other_script_flags(tmp_path, capsys,
+                                                                       cifar_dir):
+    study = optuna.create_study(storage=studies.storage(str(tmp_path), None),
+                                study_name="cifar10", direction="maximize")
+    args = tune.get_args_parser().parse_args(["--dataset", "cifar10"])
+    parameters = space.build("cifar10", "fast")
+    study.set_user_attr("tune:settings", tune._settings(
+        args, parameters, ["--data", "/elsewhere/cifar", "--subset", "100"]))
+    status = tune.main(["--dataset", "cifar10", "--output", str(tmp_path), "--trials", "1",
+                        "--", "--data", cifar_dir, "--subset", "90"])
+    assert "script flags ['--data', 'PATH', '--subset', '100'] there" in \
+        _one_line_error(capsys, status)
+
+
 def test_space_follows_the_recipe_and_its_regulariser():
     cifar = {p.name: p for p in space.build("cifar10", "fast")}
     lr = cifar["lr"]
