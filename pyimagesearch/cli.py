@@ -7,6 +7,7 @@ can make prints one sentence on stderr and exits with status 2.
 
 import argparse
 import functools
+import gc
 import os
 import sys
 
@@ -160,20 +161,27 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
             _say(err)
             return 2
         except Exception as err:
-            distributed = sys.modules.get("pyimagesearch.training.distributed")
-            lost = distributed.lost_peer(err) if distributed else None
-            if lost is None:
-                raise
-            _say(lost)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(2)
+            kind = signals.requested()  # an error that Ctrl-C or SIGTERM caused is that stop
+            if kind is None:
+                distributed = sys.modules.get("pyimagesearch.training.distributed")
+                lost = distributed.lost_peer(err) if distributed else None
+                if lost is None:
+                    raise
+                _say(lost)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(2)
+            message, terminated = on_interrupt, kind is Terminated
         except KeyboardInterrupt as stop:
-            message = str(stop) or on_interrupt
-            if isinstance(stop, Terminated):
-                message = message.replace("interrupted", "terminated (SIGTERM)", 1)
-            print(message, file=sys.stderr)
-            signals.forget()
-            return 143 if isinstance(stop, Terminated) else 130
+            message, terminated = str(stop) or on_interrupt, isinstance(stop, Terminated)
+        if terminated:
+            message = message.replace("interrupted", "terminated (SIGTERM)", 1)
+        # The stopped run's objects (its frames, held by the exception until here) are freed
+        # now, while the interpreter is whole: a tf.data pipeline freed at exit ran its Python
+        # finalizer too late, and TensorFlow logged the failure after the message below.
+        gc.collect()
+        print(message, file=sys.stderr, flush=True)
+        signals.forget()
+        return 143 if terminated else 130
 
     return wrapper

@@ -40,6 +40,13 @@ def install() -> None:
         signal.signal(signal.SIGINT, _stop)
 
 
+def requested() -> type[KeyboardInterrupt] | None:
+    """The stop received since `install` (KeyboardInterrupt or Terminated), if any: an
+    error raised meanwhile may be its doing (a C extension being imported turns it into
+    "ImportError: initialization failed")."""
+    return _pending
+
+
 def raise_if_pending() -> None:
     """Raises the Ctrl-C or SIGTERM received since `install`, if any."""
     if _pending is not None:

@@ -122,3 +122,35 @@ def test_a_signal_keras_swallows_still_stops_training(signum_name, status, said,
     assert len(calls) >= 3 and len(seen) < 3  # stopped at the batch where it was swallowed
     assert capsys.readouterr().err == said + "\n"
     assert train() == 0 and len(seen) > 3  # the request was answered, never raised again
+
+
+def test_an_error_that_the_stop_caused_is_the_stop(capsys):
+    """A SIGTERM landing in a C extension's import became "ImportError: initialization
+    failed": a traceback and exit 1."""
+    import os
+    import signal
+    import time
+
+    @handle_user_errors(on_interrupt=RESUMABLE)
+    def importing(argv=None):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+        raise AssertionError("SIGTERM did not stop the command")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert importing() == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert err.startswith("terminated (SIGTERM); rerun the same command") and err.count("\n") == 1
+
+    @handle_user_errors
+    def broken(argv=None):
+        raise ImportError("a real error, with no stop asked")
+
+    with pytest.raises(ImportError):
+        broken()

@@ -59,7 +59,7 @@ def _train(data, output, *extra):
                                "--epochs", "1", "--verbose", "0", *extra])
 
 
-def _small_network(width, height, depth, classes):
+def _small_network(width, height, depth, classes, width_multiplier=1.0, dropout=0.5):
     """A stand-in for MiniGoogLeNet: float16 convolutions crawl on a CPU."""
     from keras import layers
 

@@ -8,6 +8,7 @@ runs the learning-rate range test.
 """
 
 import argparse
+import contextlib
 import csv
 import importlib.util
 import io
@@ -20,7 +21,7 @@ import zipfile
 import keras
 import numpy as np
 
-from pyimagesearch import atomic
+from pyimagesearch import atomic, signals
 from pyimagesearch.backend import describe_hardware, seed_everything, set_global_rng_state
 from pyimagesearch.callbacks import (EpochCheckpoint, LRFinder, RunReport, StopOnDivergence,
                                      StopWhenAsked, TrainingMonitor)
@@ -322,10 +323,17 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
                             callbacks=callbacks, verbose=args.verbose if chief else 0,
                             shuffle=False, **fit_kwargs)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see cli.handle_user_errors)
+    except (KeyboardInterrupt, Exception) as stop:  # Ctrl-C or SIGTERM, or an error it caused
+        kind = type(stop) if isinstance(stop, KeyboardInterrupt) else signals.requested()
+        if kind is None:
+            raise
         if chief:  # the stop may have come between an epoch's history and its report
-            report.write_report()
-        raise type(stop)(f"interrupted; {where_to_resume(paths)}") from None
+            with contextlib.suppress(Exception):  # nothing may hide the stop
+                report.write_report()
+        # Keras's fit drops the validation data's cached iterator only when it ends normally.
+        if getattr(model, "_eval_epoch_iterator", None) is not None:
+            model._eval_epoch_iterator = None
+        raise kind(f"interrupted; {where_to_resume(paths)}") from None
     check_finite(callbacks[-1], paths)
     if replicas.processes > 1:
         digest = distributed.check_replicas_agree(model)
