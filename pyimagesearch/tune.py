@@ -217,7 +217,7 @@ def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str]
     else:
         script = space.script(args.dataset)
         status, history, code = trials.run(
-            trial, trials.command(script, argv, paths.output, paths), paths,
+            trial, trials.command(script, argv, paths.output, paths), paths, args.epochs,
             beat=lambda: worker.heartbeat(trial),
             prune=not trial.user_attrs.get("baseline"), poll=args.poll)
     took = f"{time.time() - began:.0f} s"

@@ -284,6 +284,19 @@ def test_a_small_study_runs_prunes_and_writes_its_results(tmp_path, cifar_dir, m
 
 
 @pytest.mark.slow
+def test_a_trial_that_trained_its_whole_budget_is_never_pruned(tmp_path, cifar_dir,
+                                                                monkeypatch, capsys):
+    """A real study pruned a trial after its last epoch, while it saved its model."""
+    monkeypatch.setattr(tune, "_pruner",
+                        lambda optuna, args: optuna.pruners.ThresholdPruner(lower=1.01))
+    out = tmp_path / "study"
+    assert tune.main(["--dataset", "cifar10", "--trials", "2", "--epochs", "1", "--recipe",
+                      "classic", "--output", str(out), *SMALL, *_train_flags(cifar_dir)]) == 0
+    assert [t.state for t in _load(str(out)).get_trials()] == [TrialState.COMPLETE] * 2
+    assert (out / "trial_001" / "minigooglenet_cifar10.keras").exists()
+
+
+@pytest.mark.slow
 def test_two_processes_share_one_study_and_finish_exactly_n_trials(tmp_path, cifar_dir):
     out = str(tmp_path / "study")
     argv = ["--dataset", "cifar10", "--trials", "4", "--epochs", "1", "--output", out,

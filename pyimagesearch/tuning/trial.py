@@ -62,10 +62,10 @@ def finished(paths: RunPaths, epochs: int) -> list[float] | None:
     return values if len(values) >= epochs and os.path.exists(paths.model) else None
 
 
-def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, beat, prune: bool = True,
-        poll: float = 1.0) -> tuple[str, list[float], int]:
+def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, epochs: int, beat,
+        prune: bool = True, poll: float = 1.0) -> tuple[str, list[float], int]:
     """Runs `cmd` (writing `train.log` in the trial's folder) and reports each epoch's
-    validation accuracy as step = epoch number.
+    validation accuracy as step = epoch number; pruned before its last (`epochs`) only.
 
     Returns:
         ("complete" | "pruned" | "failed", the per-epoch values, the exit status).
@@ -80,7 +80,8 @@ def run(trial: optuna.Trial, cmd: list[str], paths: RunPaths, beat, prune: bool 
                 beat()
                 values = _values(paths)
                 report(trial, values)
-                if values and not done and prune and trial.should_prune():
+                if values and not done and len(values) < epochs and prune and \
+                        trial.should_prune():  # never once the budget is trained
                     process.send_signal(signal.SIGTERM)  # the run stops at its next batch
                     process.wait()
                     return "pruned", values, process.returncode
