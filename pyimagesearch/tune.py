@@ -134,12 +134,14 @@ def _check_same_study(study, settings: dict, where: str) -> None:
     if saved is None:
         study.set_user_attr("tune:settings", settings)
         return
-    differ = [f"{k} {saved.get(k)} there, {settings[k]} here" for k in settings
-              if saved.get(k) != settings[k]]
+    differ = [f"{k} {saved[k]} there, {settings[k]} here" for k in settings
+              if k in saved and saved[k] != settings[k]]
     if differ:
         raise UserError(f"the study in {where} was made with other settings "
                         f"({'; '.join(differ)}); give the same, or another --output or "
                         "--study-name for a new study")
+    if saved.keys() != settings.keys():  # a study begun before a setting was recorded
+        study.set_user_attr("tune:settings", settings)
 
 
 @handle_user_errors(on_interrupt="interrupted; rerun the same command to continue the study "
