@@ -171,6 +171,7 @@ def handle_user_errors(main=None, *, on_interrupt: str = "interrupted"):
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(2)
+                return 2  # (where os._exit is replaced, as in the tests)
             message, terminated = on_interrupt, kind is Terminated
         except KeyboardInterrupt as stop:
             message, terminated = str(stop) or on_interrupt, isinstance(stop, Terminated)
