@@ -22,6 +22,8 @@ import time
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_float, positive_int, \
     random_seed
 from pyimagesearch.errors import UserError
+from pyimagesearch.training.flags import RECIPES
+from pyimagesearch.tuning import space
 
 INSTALL = "pip install -r requirements-tune.txt"
 # Flags the search sets on every trial; they cannot be given after `--`.
@@ -36,14 +38,14 @@ def get_args_parser() -> ArgumentParser:
                             description="Search the learning rate, regularisation, dropout "
                                         "and width of a training script with Optuna; flags "
                                         "after -- go to the script.")
-    parser.add_argument("--dataset", choices=("cifar10", "tinyimagenet"), required=True,
+    parser.add_argument("--dataset", choices=tuple(space.SCRIPTS), required=True,
                         help="which training script: train_cifar10.py or train_tinyimagenet.py")
     parser.add_argument("--trials", type=positive_int, default=16,
                         help="trials the study ends with, complete or pruned, however many "
                              "processes share it")
     parser.add_argument("--epochs", type=positive_int, default=4,
                         help="each trial's budget (its LR schedule runs over these epochs)")
-    parser.add_argument("--recipe", choices=("classic", "fast"), default="fast",
+    parser.add_argument("--recipe", choices=RECIPES, default="fast",
                         help="the recipe every trial starts from; its settings are trial 0")
     parser.add_argument("--output", help="the study folder (default: output/tune_DATASET)")
     parser.add_argument("--storage", metavar="URL",
@@ -154,7 +156,7 @@ def main(argv=None) -> int:
         import optuna
     except ImportError:
         raise UserError(f"tune needs Optuna; install it with: {INSTALL}") from None
-    from pyimagesearch.tuning import answers, space, study as studies
+    from pyimagesearch.tuning import answers, study as studies
 
     space.script(args.dataset)  # the script is there, before anything is written
     parameters = space.build(args.dataset, args.recipe, args.lr_range,
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
                             None if args.storage else os.path.join(folder, ".claim.lock"))
     print(f"study {study.study_name} in {args.storage or folder}: {args.trials} trials of "
           f"{args.epochs} epoch(s), {args.pruner} pruning", flush=True)
-    failures = 0
+    failures, text = 0, None
     while True:
         trial, resumed = worker.next_trial()
         if trial is None:
@@ -187,8 +189,10 @@ def main(argv=None) -> int:
         if failures == 3:
             raise UserError(f"three trials in a row failed; see the train.log of the last, in "
                             f"{folder}/trial_{trial.number:03d}")
-        answers.write(study, folder, parameters, args.trials, args.epochs)
-    print(answers.write(study, folder, parameters, args.trials, args.epochs), end="")
+        text = answers.write(study, folder, parameters, args.trials, args.epochs)
+    if text is None:  # nothing left to run here: the results as they stand
+        text = answers.write(study, folder, parameters, args.trials, args.epochs)
+    print(text, end="")
     print(f"wrote {folder}/trials.csv, answers.txt and the plots", flush=True)
     return 0
 
@@ -204,7 +208,7 @@ def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str]
     from optuna.trial import TrialState
 
     from pyimagesearch.io.runfiles import RunPaths
-    from pyimagesearch.tuning import space, trial as trials
+    from pyimagesearch.tuning import trial as trials
 
     values = {p.name: p.suggest(trial) for p in parameters}
     argv = fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]

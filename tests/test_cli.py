@@ -24,6 +24,17 @@ def test_user_errors_and_ctrl_c(capsys):
     assert "continue from the last checkpoint" in capsys.readouterr().err
 
 
+@pytest.fixture
+def restore_signals():
+    """The commands install their own Ctrl-C and SIGTERM handlers: put Python's back."""
+    import signal
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
 @pytest.mark.parametrize("module, typo", [("train_cifar10", ["--epoch", "1"]),
                                           ("train_tinyimagenet", ["--epoch", "1"]),
                                           ("build_tiny_hdf5", ["--dataset", "x"]),
@@ -41,7 +52,7 @@ def test_a_flag_typed_in_part_is_refused_not_taken_for_another(module, typo, cap
     assert f"unrecognized arguments: {typed_in_part}" in err and err.count("\n") == 1
 
 
-def test_sigterm_stops_like_ctrl_c_with_status_143(capsys):
+def test_sigterm_stops_like_ctrl_c_with_status_143(capsys, restore_signals):
     import os
     import signal
 
@@ -50,11 +61,7 @@ def test_sigterm_stops_like_ctrl_c_with_status_143(capsys):
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not stop the command")
 
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert killed() == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert killed() == 143
     assert capsys.readouterr().err.startswith("terminated (SIGTERM); rerun the same command")
 
     @handle_user_errors
@@ -91,7 +98,7 @@ def _swallows_a_signal_once(monkeypatch, signum, at_call):
 @pytest.mark.parametrize("signum_name, status, said", [("SIGTERM", 143, "terminated (SIGTERM)"),
                                                       ("SIGINT", 130, "interrupted")])
 def test_a_signal_keras_swallows_still_stops_training(signum_name, status, said, monkeypatch,
-                                                      capsys):
+                                                      capsys, restore_signals):
     """A SIGTERM landing in Keras's bare except was lost: the run trained on and exited 0."""
     import signal
 
@@ -113,18 +120,13 @@ def test_a_signal_keras_swallows_still_stops_training(signum_name, status, said,
                   callbacks=[count, StopWhenAsked()])
         return 0
 
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        assert train() == status
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    assert train() == status
     assert len(calls) >= 3 and len(seen) < 3  # stopped at the batch where it was swallowed
     assert capsys.readouterr().err == said + "\n"
     assert train() == 0 and len(seen) > 3  # the request was answered, never raised again
 
 
-def test_an_error_that_the_stop_caused_is_the_stop(capsys):
+def test_an_error_that_the_stop_caused_is_the_stop(capsys, restore_signals):
     """A SIGTERM landing in a C extension's import became "ImportError: initialization
     failed": a traceback and exit 1."""
     import os
@@ -140,11 +142,7 @@ def test_an_error_that_the_stop_caused_is_the_stop(capsys):
             raise ImportError("initialization failed") from None
         raise AssertionError("SIGTERM did not stop the command")
 
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert importing() == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert importing() == 143
     err = capsys.readouterr().err
     assert err.startswith("terminated (SIGTERM); rerun the same command") and err.count("\n") == 1
 
