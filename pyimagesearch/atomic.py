@@ -11,6 +11,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 
 
 def _fsync_dir(folder: str) -> None:
@@ -62,6 +63,33 @@ def atomic_path(path: str):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    _fsync_dir(folder)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str):
+    """Yields a temporary folder beside `path`; on success it replaces `path` (a folder).
+
+    The old folder is renamed aside, the new one renamed in, then the old one
+    deleted: a crash leaves the old folder or the new one under `path`, and at
+    worst a hidden leftover beside it. On an exception the temporary folder is
+    removed and `path` is left untouched.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(os.path.normpath(path))
+    token = secrets.token_hex(4)
+    tmp = os.path.join(folder, f".{base}.{token}.tmp")
+    old = os.path.join(folder, f".{base}.{token}.old")
+    try:
+        os.mkdir(tmp)
+        yield tmp
+        if os.path.exists(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(folder)
 
 

@@ -2,6 +2,11 @@
 
     python -m pyimagesearch.predict --model output/minigooglenet_cifar10.keras cat.jpg dog.png
     python -m pyimagesearch.predict --model runs/tiny/deepergooglenet_tinyimagenet.keras photos/
+    python -m pyimagesearch.predict --model runs/c10/minigooglenet_cifar10_int8.tflite cat.jpg
+
+The model is a `.keras` file of a training script, or a `.onnx` or `.tflite` file of
+`python -m pyimagesearch.export` (run by ONNX Runtime or the LiteRT interpreter, with no
+Keras or TensorFlow start-up).
 
 Takes image files and folders (searched recursively) of any size. Each image is
 read as the training data were (decode_image: RGB, resized to the model's input
@@ -10,19 +15,18 @@ line an image is printed as it is done: `path: name1 0.8123; name2 0.1022; ...`.
 Without `--skip-bad`, every file is decoded before the first prediction: if
 some cannot be read (not images, truncated or damaged), one error names them
 all and nothing is printed; with it, each is named on stderr as it is skipped,
-and counted. The class names are the ones saved in the model, else those in the
-run's `_args.json`, else "class i"; `--class-names FILE` overrides them.
+and counted. The class names are the ones saved in the model (or beside an exported
+one), else those in the run's `_args.json`, else "class i"; `--class-names FILE`
+overrides them.
 """
 
 import json
 import os
-import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pyimagesearch import startup
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int
 from pyimagesearch.errors import UserError
 
@@ -33,7 +37,8 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER",
                         help="image files, and folders searched recursively for images")
     parser.add_argument("--model", required=True,
-                        help="a .keras model or checkpoint saved by a training script")
+                        help="a .keras model or checkpoint saved by a training script, or a "
+                             ".onnx or .tflite file written by python -m pyimagesearch.export")
     parser.add_argument("--class-names", metavar="FILE",
                         help="a text file of class names, one a line in label order; without "
                              "it, the names saved in the model, else in the run's _args.json, "
@@ -78,12 +83,9 @@ def find_images(paths: list[str]) -> list[str]:
 def _run_class_names(model_path: str) -> tuple[list | None, str]:
     """`class_names` of the run's `<stem>_args.json` beside the model (or above its
     `checkpoints/` folder), and that file's path; None if there is none."""
-    folder, stem = os.path.split(os.path.abspath(model_path))
-    stem = os.path.splitext(stem)[0]
-    checkpoint = re.fullmatch(r"(.+)_epoch_\d+", stem)
-    if checkpoint and os.path.basename(folder) == "checkpoints":
-        folder, stem = os.path.dirname(folder), checkpoint.group(1)
-    path = os.path.join(folder, f"{stem}_args.json")
+    from pyimagesearch.io.runfiles import settings_beside
+
+    path = settings_beside(model_path)
     if not os.path.isfile(path):
         return None, path
     try:
@@ -92,6 +94,16 @@ def _run_class_names(model_path: str) -> tuple[list | None, str]:
     except (OSError, ValueError, AttributeError) as err:
         raise UserError(f"cannot read the run's settings {path} ({err}); pass --class-names "
                         "FILE") from None
+
+
+def _saved_class_names(model_path: str) -> list | None:
+    """The class names saved in a `.keras` file, or beside an exported model."""
+    from pyimagesearch.deploy.runtimes import read_sidecar
+    from pyimagesearch.io.checkpoints import saved_class_names
+
+    if model_path.lower().endswith(".keras"):
+        return saved_class_names(model_path)
+    return read_sidecar(model_path).get("class_names")
 
 
 def class_names(model_path: str, classes: int, names_file: str | None = None) -> list[str]:
@@ -104,8 +116,6 @@ def class_names(model_path: str, classes: int, names_file: str | None = None) ->
         UserError: the names file cannot be read, or the names found are not
             `classes` many.
     """
-    from pyimagesearch.io.checkpoints import saved_class_names
-
     if names_file:
         try:
             with open(names_file, encoding="utf-8") as f:
@@ -114,7 +124,7 @@ def class_names(model_path: str, classes: int, names_file: str | None = None) ->
         except (OSError, UnicodeDecodeError) as err:
             raise UserError(f"cannot read --class-names {names_file} ({err}); pass a text file "
                             "of class names, one a line") from None
-    elif (names := saved_class_names(model_path)) is not None:
+    elif (names := _saved_class_names(model_path)) is not None:
         source = f"the model {model_path}"
     else:
         names, source = _run_class_names(model_path)
@@ -188,29 +198,6 @@ def top_classes(probs: np.ndarray, names: list[str], top: int) -> list[list[tupl
     return [[(names[i], float(row[i])) for i in indices] for row, indices in zip(probs, order)]
 
 
-def load_model(path: str) -> tuple["keras.Model", tuple[int, int], bool]:
-    """Loads a saved model (safe mode) that takes fixed-size RGB images.
-
-    Returns:
-        `(model, (width, height), channels_first)`.
-
-    Raises:
-        UserError: the file cannot be loaded, or its model takes other inputs.
-    """
-    import keras
-
-    from pyimagesearch.io.checkpoints import load_checkpoint
-
-    model = load_checkpoint(path, "--model", "pass a .keras file saved by a training script")
-    channels_first = keras.config.image_data_format() == "channels_first"
-    shape = tuple(model.input_shape[1:])
-    height, width, depth = (shape[1], shape[2], shape[0]) if channels_first else shape
-    if depth != 3 or None in (height, width):
-        raise UserError(f"--model {path} takes inputs of shape {shape}, not fixed-size RGB "
-                        "images; pass a model saved by a training script")
-    return model, (width, height), channels_first
-
-
 @handle_user_errors
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
@@ -224,19 +211,20 @@ def main(argv=None) -> int:
 def _predict(args) -> int:
     """`main` once the arguments are parsed."""
     from pyimagesearch import atomic
+    from pyimagesearch.deploy.runtimes import ADVICE, open_model
+    from pyimagesearch.evaluation.reports import short_name
     from pyimagesearch.io.checkpoints import check_keras_file
     from pyimagesearch.training.run import check_writable
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
-    check_keras_file(args.model, "--model", "pass a .keras file saved by a training script")
+    if args.model.lower().endswith(".keras"):
+        check_keras_file(args.model, "--model", ADVICE)
     images = find_images(args.paths)
     if args.json:
         check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
-    keras = startup.import_keras()
-    from pyimagesearch.evaluation.reports import short_name
-
-    model, size, channels_first = load_model(args.model)
-    names = class_names(args.model, model.output_shape[-1], args.class_names)
+    model = open_model(args.model)
+    size = model.size
+    names = class_names(args.model, model.classes, args.class_names)
     top = min(args.top, len(names))
     # On screen, each class's first synonym ("goldfish, Carassius auratus" -> "goldfish")
     # where those are distinct; --json keeps the full names.
@@ -262,10 +250,7 @@ def _predict(args) -> int:
                                 "skip such files")
         if not good:
             continue
-        x = np.stack([image for _, image in good])
-        if channels_first:
-            x = x.transpose(0, 3, 1, 2)
-        probs = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+        probs = model.predict(np.stack([image for _, image in good]), len(good))
         for (path, _), best, shown in zip(good, top_classes(probs, names, top),
                                           top_classes(probs, display, top)):
             print(f"{path}: " + "; ".join(f"{name} {p:.4f}" for name, p in shown))

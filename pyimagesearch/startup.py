@@ -14,6 +14,7 @@ checks that need no Keras (flags, paths, the run folder) have passed, so a
 mistake is reported in one line with nothing before it.
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -29,11 +30,41 @@ _CHATTER = re.compile(
     r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"
     r"|\d{4}-\d\d-\d\d [\d:.]+: [IW] \S+:\d+\]"
     r"|E\d{4} [\d:.]+\s+\d+ \S+:\d+\] (failed call to cuInit|Unable to register cu)"
-    r"|To enable the following instructions: .* rebuild TensorFlow)")
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)")
 
 
 def _is_chatter(line: str) -> bool:
     return bool(_CHATTER.match(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr(drop=_is_chatter):
+    """Sends the process's stderr (file descriptor 2, C++ logs included) to a temporary
+    file while the block runs, then passes on the lines `drop` does not match; if the
+    block raises, every line. With `TF_CPP_MIN_LOG_LEVEL=0` nothing is filtered."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            lines = text.splitlines(keepends=True)
+            kept = lines if failed else [ln for ln in lines if not drop(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def import_keras():
@@ -45,32 +76,15 @@ def import_keras():
     Returns:
         The `keras` module.
     """
-    if "keras" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+    if "keras" in sys.modules:
         import keras
 
         return keras
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        failed = True
-        try:
-            import keras
+    with filtered_stderr():
+        import keras
 
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-                tf.config.list_physical_devices()  # where cuInit reports, once
-            failed = False
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", "replace")
-            lines = text.splitlines(keepends=True)
-            kept = lines if failed else [ln for ln in lines if not _is_chatter(ln)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+            tf.config.list_physical_devices()  # where cuInit reports, once
     return keras

@@ -128,6 +128,25 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["history.json"]
 
 
+def test_atomic_folder_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    path = str(tmp_path / "model_saved_model")
+    with atomic.atomic_folder(path) as tmp:
+        with open(os.path.join(tmp, "saved_model.pb"), "w") as f:
+            f.write("first")
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_folder(path) as tmp:
+            with open(os.path.join(tmp, "saved_model.pb"), "w") as f:
+                f.write("half")
+            raise RuntimeError("crash")
+    assert os.listdir(tmp_path) == ["model_saved_model"]
+    assert open(os.path.join(path, "saved_model.pb")).read() == "first"
+    with atomic.atomic_folder(path) as tmp:
+        with open(os.path.join(tmp, "other.pb"), "w") as f:
+            f.write("second")
+    assert os.listdir(tmp_path) == ["model_saved_model"]  # the old one gone, nothing beside
+    assert os.listdir(path) == ["other.pb"]
+
+
 def test_atomic_write_interrupted_while_creating_its_file_leaves_nothing(tmp_path, monkeypatch):
     """SIGTERM (raised as an exception) right after the temporary file was created, before
     the write began, left a hidden `.history.*.tmp.json` behind."""

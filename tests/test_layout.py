@@ -19,6 +19,8 @@ LAYERS = [
     # batches, HDF5 files, the checkpoint format (which registers the networks' layers) and
     # the names of a run folder's files
     ["pyimagesearch.io"],
+    # deployment: the export formats (int8 too), their runtimes, the parity check
+    ["pyimagesearch.deploy"],
     # metrics, reports, figures, history, diagnosis and the four questions, the LR range
     # test's reading, the run report and comparison pages
     ["pyimagesearch.evaluation"],
@@ -29,9 +31,9 @@ LAYERS = [
     ["pyimagesearch.training"],
     # the search: its space, the shared study, trials (runs of the training scripts), answers
     ["pyimagesearch.tuning"],
-    # the commands: python -m pyimagesearch.predict / .diagnose / .report / .tune
+    # the commands: python -m pyimagesearch.predict / .diagnose / .report / .tune / .export
     ["pyimagesearch.predict", "pyimagesearch.diagnose", "pyimagesearch.report",
-     "pyimagesearch.tune"],
+     "pyimagesearch.tune", "pyimagesearch.export"],
 ]
 
 

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 from dataclasses import dataclass
 
 from pyimagesearch.io.checkpoints import list_checkpoints
@@ -75,3 +76,14 @@ class RunPaths:
         if not found:
             raise FileNotFoundError(f"{output} holds no <name>_args.json")
         return cls(output, os.path.basename(found[0])[: -len("_args.json")])
+
+
+def settings_beside(model_path: str) -> str:
+    """The path of the `<name>_args.json` of the run that saved `model_path` (its final
+    model, or a checkpoint in its `checkpoints/` folder), whether it exists or not."""
+    folder, stem = os.path.split(os.path.abspath(model_path))
+    stem = os.path.splitext(stem)[0]
+    checkpoint = re.fullmatch(r"(.+)_epoch_\d+", stem)
+    if checkpoint and os.path.basename(folder) == "checkpoints":
+        folder, stem = os.path.dirname(folder), checkpoint.group(1)
+    return os.path.join(folder, f"{stem}_args.json")
