@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 
 import cv2
 import keras
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from cifar_data import CLASSES, write_cifar
+from tiny_data import write_hdf5_set
 from pyimagesearch import export, predict
 from pyimagesearch.datasets.cifar10 import load_cifar10
 from pyimagesearch.deploy import parity
@@ -239,6 +241,53 @@ def test_a_missing_dependency_names_the_pip_command(run, monkeypatch, capsys):
                         lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     err = _error(capsys, run, "--format", "onnx")
     assert "needs onnxruntime" in err and "pip install -r requirements-export.txt" in err
+
+
+def test_predict_without_the_runtime_names_the_pip_command(tmp_path, monkeypatch, capsys):
+    image = tmp_path / "a.png"
+    assert cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
+    code = predict.main(["--model", str(model), str(image)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "needs ONNX Runtime; pip install -r requirements-export.txt" in err
+
+
+@needs_tensorflow
+def test_a_tiny_imagenet_run_is_checked_on_its_hdf5_test_split(tmp_path, capsys):
+    """The data of a Tiny ImageNet run: its --hdf5-dir's test.hdf5, train.hdf5 to calibrate."""
+    hdf5 = write_hdf5_set(str(tmp_path / "hdf5"), classes=4, per_split=(10, 3, 6))
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.Conv2D(4, 3, strides=4)(inputs)
+    x = BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    network = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    run = tmp_path / "run"
+    run.mkdir()
+    name = "deepergooglenet_tinyimagenet"
+    save_model(with_preprocessing(network, [120.0, 110.0, 100.0]), str(run / f"{name}.keras"))
+    with open(run / f"{name}_args.json", "w") as f:
+        json.dump({"args": {"hdf5_dir": hdf5}, "class_names": ["a", "b", "c", "d"]}, f)
+    code, out, err = _export(capsys, run, "--format", "litert", "--int8",
+                             "--calibration-images", "8")
+    assert code == 0, err
+    with open(run / f"{name}_int8.tflite.json") as f:
+        info = json.load(f)
+    assert info["check"]["images"] == 24 and info["calibration_images"] == 8
+    assert info["class_names"] == ["a", "b", "c", "d"]
+    assert info["input"]["shape"] == ["batch", 64, 64, 3]
+    # Another copy of the data, given with --data.
+    assert "check passed: 5 held-out images" in _export(
+        capsys, run, "--format", "onnx", "--data", hdf5, "--check-images", "5")[1]
+
+
+@needs_tensorflow
+def test_data_of_another_image_size_is_refused(run, tmp_path, capsys):
+    tiny = write_hdf5_set(str(tmp_path / "tiny"))
+    assert f"the model takes 32x32 images but {tiny} holds 64x64" in _error(
+        capsys, run, "--format", "onnx", "--data", tiny)
 
 
 def _onnx_model(path, dtype, shape):
