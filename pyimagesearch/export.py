@@ -120,7 +120,8 @@ def data_source(settings: dict, data: str | None) -> tuple[str, str]:
 
 def load_images(dataset: str, data: str, check: int | None, calibration: int, seed: int):
     """`(test_images, test_labels, calibration_images)`, uint8 (N, H, W, 3): the first
-    `check` test images (all if None), and `calibration` training images drawn with `seed`."""
+    `check` test images (all if None), and `calibration` training images drawn with `seed`
+    (none for 0)."""
     rng = np.random.default_rng(seed)
     if dataset == "cifar10":
         from pyimagesearch.datasets.cifar10 import load_cifar10
@@ -133,10 +134,12 @@ def load_images(dataset: str, data: str, check: int | None, calibration: int, se
     from pyimagesearch.io.hdf5format import check_hdf5
 
     test, train = (os.path.join(data, f"{split}.hdf5") for split in ("test", "train"))
-    for path in (test, train):
-        check_hdf5(path)
+    check_hdf5(test)
     with h5py.File(test, "r") as db:
         images, labels = db["images"][:check], db["labels"][:check]
+    if not calibration:
+        return images, labels, images[:0]
+    check_hdf5(train)
     with h5py.File(train, "r") as db:
         rows = np.sort(rng.choice(len(db["labels"]), min(calibration, len(db["labels"])),
                                   replace=False))
@@ -185,7 +188,8 @@ def main(argv=None) -> int:
         raise UserError(f"--output {args.output} must end with {fmt.suffix} for {fmt.title}")
     check_writable(os.path.dirname(out), "--output")
     images, labels, calibration = load_images(dataset, data, args.check_images,
-                                              args.calibration_images, args.seed)
+                                              args.calibration_images if args.int8 else 0,
+                                              args.seed)
 
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the converters are TensorFlow's
     keras = startup.import_keras()
@@ -227,7 +231,7 @@ def main(argv=None) -> int:
         "trained_in": {"off": "float32"}.get(p := saved_precision(model_path), p), "computes_in": "int8" if args.int8 else
         "float32", **_describe_io(fmt, exported), "layout": exported.layout,
         "class_names": names, "bytes": size, "keras_bytes": keras_size,
-        "calibration_images": len(calibration) if args.int8 else 0, "check": result})
+        "calibration_images": len(calibration), "check": result})
     print(f"check passed: {parity.describe(result)}")
     print(f"wrote {out} ({size / 2**20:.1f} MiB; the .keras {keras_size / 2**20:.1f} MiB) and "
           f"{os.path.basename(sidecar(out))} in {time.perf_counter() - start:.0f} s")

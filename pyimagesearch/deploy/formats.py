@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyimagesearch import atomic, startup
+from pyimagesearch import startup
 from pyimagesearch.errors import UserError
 
 INSTALL = "pip install -r requirements-export.txt"
@@ -183,24 +183,25 @@ def _litert(model, path: str, calibration: np.ndarray | None) -> None:
     model.export(path, format="litert", verbose=False, **options)
 
 
+def _saved_model(model, path: str, calibration: None) -> None:
+    model.export(path, format="tf_saved_model", verbose=False)
+
+
 def export(model, fmt: Format, path: str, calibration: np.ndarray | None = None) -> None:
-    """Writes `model` (from `inference_model`) to `path` in format `fmt`; int8 when
-    `calibration` (uint8 training images, in the model's layout) is given. `path`
-    appears whole or not at all.
+    """Writes `model` (from `inference_model`) to `path` (a folder for a SavedModel) in
+    format `fmt`; int8 when `calibration` (uint8 training images, in the model's layout) is
+    given. The converters' logs are shown only if they fail; `path` is written in place
+    (`python -m pyimagesearch.export` gives a temporary path, and renames it once checked).
 
     Raises:
-        UserError: the converter failed (its logs are passed on).
+        UserError: the converter failed.
     """
-    if fmt.name == "saved_model":
-        if calibration is not None:
-            raise ValueError("a SavedModel has no int8 form")
-        with atomic.atomic_folder(path) as tmp, _quiet():
-            model.export(tmp, format="tf_saved_model", verbose=False)
-        return
-    convert = {"onnx": _onnx, "litert": _litert}[fmt.name]
+    if calibration is not None and not fmt.int8:
+        raise ValueError(f"a {fmt.title} has no int8 form")
+    convert = {"onnx": _onnx, "litert": _litert, "saved_model": _saved_model}[fmt.name]
     try:
-        with atomic.atomic_path(path) as tmp, _quiet():
-            convert(model, tmp, calibration)
+        with _quiet():
+            convert(model, path, calibration)
     except (ValueError, RuntimeError, TypeError, NotImplementedError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else "no message"
         raise UserError(f"the {fmt.title} conversion failed ({type(err).__name__}: {reason}); "
