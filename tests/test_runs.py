@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 
@@ -79,3 +80,33 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
     for a, b in zip(straight_rows, resumed_rows):
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
         assert float(a["learning_rate"]) == pytest.approx(float(b["learning_rate"]))
+
+
+def _old_run(folder, name="minigooglenet_cifar10"):
+    (folder / "checkpoints").mkdir()
+    (folder / f"{name}.keras").write_bytes(b"the old model")
+    (folder / "checkpoints" / f"{name}_epoch_003.keras").write_bytes(b"its checkpoint")
+    (folder / f"{name}_args.json").write_text(json.dumps({"args": {"epochs": 3}}))
+    return sorted(p.name for p in folder.rglob("*"))
+
+
+def test_force_with_a_wrong_data_path_keeps_the_old_run(tmp_path, capsys):
+    """--force deleted the old run's model and checkpoints before the data were read: a typo
+    in --data lost the run, then failed."""
+    import train_cifar10
+
+    before = _old_run(tmp_path)
+    code = train_cifar10.main(["--data", str(tmp_path / "typo"), "--output", str(tmp_path),
+                               "--force"])
+    assert code == 2 and "--data" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_start_over_deletes_the_model_and_every_checkpoint(tmp_path):
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training.run import start_over
+
+    _old_run(tmp_path)
+    start_over(RunPaths(str(tmp_path), "minigooglenet_cifar10"))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["checkpoints",
+                                                            "minigooglenet_cifar10_args.json"]

@@ -271,6 +271,13 @@ def test_find_lr_in_a_new_folder_leaves_no_model(cifar_dir, tmp_path, capsys):
                                                     "--batch-size", "128"])
 
 
+def test_force_starts_a_finished_run_over(finished_run, cifar_dir, tmp_path):
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    assert _train(cifar_dir, tmp_path, "--epochs", "1", "--seed", "4", "--force") == 0
+    assert _checkpoints(tmp_path) == [f"{NAME}_epoch_001.keras"]  # the old epoch 2 is gone
+    assert len(_history(tmp_path)["loss"]) == 1
+
+
 def test_resume_refuses_a_new_momentum(finished_run, cifar_dir, tmp_path, capsys):
     shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
     err = _error(capsys, ["--data", cifar_dir, "--output", str(tmp_path), "--epochs", "3",

@@ -86,6 +86,8 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
             settled or run.settle(parser, argv, args, paths, writer=replicas.chief))
         distributed.check_batch_size(args.batch_size)
         _settle_precision(args, checkpoint, precision_typed)
+        if args.force and not args.resume and replicas.chief:
+            run.start_over(paths)
     except UserError:
         if replicas.processes > 1:
             distributed.gather(np.int32(-1))  # tell the others, then stop with this error

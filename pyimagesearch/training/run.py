@@ -145,11 +145,7 @@ def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, path
         for key, value in saved.items():
             if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
                 setattr(args, key, value)
-    elif args.force:
-        for _, path in found if writer else []:
-            os.remove(path)
-        if finished and writer:
-            os.remove(paths.model)
+    elif args.force:  # the old run is deleted once the data are read: `start_over`
         found, finished, saved = [], False, {}
     elif finished:
         raise UserError(f"{paths.output} holds a finished {paths.name} run; pass --resume (with a "
@@ -192,6 +188,19 @@ def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, path
     args.lr_restarts = _lr_restarts(saved, initial_epoch, new_lr)
     args.lr = saved.get("lr", args.lr)
     return initial_epoch, checkpoint, asked_to_resume and "mixed_precision" in typed
+
+
+def start_over(paths: RunPaths) -> None:
+    """Deletes the checkpoints and final model of the run in `paths` (`--force`).
+
+    Called once the data are read and the model is about to be built, so a
+    `--force` with a wrong `--data` or another mistake found on the way costs
+    nothing: the old run is still there.
+    """
+    for _, path in paths.checkpoint_list():
+        os.remove(path)
+    if os.path.exists(paths.model):
+        os.remove(paths.model)
 
 
 def _lr_restarts(saved: dict, initial_epoch: int, new_lr: float | None) -> dict[str, float]:
