@@ -99,18 +99,21 @@ def run_settings(model_path: str) -> dict:
         raise UserError(f"cannot read the run's settings {path} ({err}); pass --data") from None
 
 
-def data_source(settings: dict, data: str | None) -> tuple[str, str]:
-    """`(dataset, path)`: "cifar10" or "tinyimagenet", and where its files are.
+def data_source(settings: dict, data: str | None) -> tuple[str, str | None]:
+    """`(dataset, path)`: "cifar10" or "tinyimagenet", and where its files are (None: the
+    CIFAR-10 download, which Keras caches, as the run had it without --data).
 
     Raises:
         UserError: neither `data` nor the run's settings say where the data are.
     """
     args = settings.get("args", {})
     if data is None:
-        data = args.get("hdf5_dir") or args.get("data")
-        if not data:
+        if "hdf5_dir" not in args and "data" not in args:
             raise UserError("cannot tell which data the model was trained on (no run settings "
                             "beside it); pass --data")
+        data = args.get("hdf5_dir") or args.get("data")
+        if data is None:
+            return "cifar10", None
     if not os.path.exists(data):
         raise UserError(f"--data {data} does not exist; pass the CIFAR-10 archive or folder, "
                         "or Tiny ImageNet's HDF5 folder, the model was trained on")
@@ -118,7 +121,7 @@ def data_source(settings: dict, data: str | None) -> tuple[str, str]:
     return ("tinyimagenet" if tiny else "cifar10"), data
 
 
-def load_images(dataset: str, data: str, check: int | None, calibration: int, seed: int):
+def load_images(dataset: str, data: str | None, check: int | None, calibration: int, seed: int):
     """`(test_images, test_labels, calibration_images)`, uint8 (N, H, W, 3): the first
     `check` test images (all if None), and `calibration` training images drawn with `seed`
     (none for 0)."""
@@ -203,8 +206,8 @@ def main(argv=None) -> int:
     reference = open_model(model_path, "the model")
     if reference.size != (images.shape[2], images.shape[1]):
         raise UserError(f"the model takes {reference.size[0]}x{reference.size[1]} images but "
-                        f"{data} holds {images.shape[2]}x{images.shape[1]}; pass the --data it "
-                        "was trained on")
+                        f"{data or 'CIFAR-10'} holds {images.shape[2]}x{images.shape[1]}; pass "
+                        "the --data it was trained on")
     kind = f"{fmt.title}{' int8' if args.int8 else ''}"
     print(f"exporting {model_path} to {kind}, then checking it on {len(images)} test images",
           flush=True)

@@ -235,6 +235,18 @@ def test_user_errors_are_one_line(run, data, tmp_path, capsys):
                                                        "--data", data[0])
 
 
+def test_the_data_are_the_runs_own_unless_given(tmp_path):
+    hdf5 = write_hdf5_set(str(tmp_path / "hdf5"))
+    assert export.data_source({"args": {"hdf5_dir": hdf5}}, None) == ("tinyimagenet", hdf5)
+    assert export.data_source({"args": {"data": str(tmp_path)}}, None) == ("cifar10",
+                                                                           str(tmp_path))
+    # A CIFAR-10 run without --data had the download (Keras's cache): so does its export.
+    assert export.data_source({"args": {"data": None}}, None) == ("cifar10", None)
+    assert export.data_source({"args": {"data": None}}, hdf5) == ("tinyimagenet", hdf5)
+    with pytest.raises(UserError, match="pass --data"):
+        export.data_source({}, None)
+
+
 def test_a_missing_dependency_names_the_pip_command(run, monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
