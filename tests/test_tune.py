@@ -142,6 +142,28 @@ def test_capacity_not_limiting_and_too_few_trials():
         "learning rate: cannot tell yet (3 complete trials; 4 needed)"
 
 
+def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_epoch():
+    """Hyperband pruned most trials after epoch 1: the answers read every trial there."""
+    study, parameters = _study([(0.05, 5e-3, 0.3, 1.0, 0.80)], baseline_value=0.70)
+    distributions = study.trials[0].distributions
+    for lr, at_epoch_1 in ((0.4, 0.10), (0.3, 0.12), (0.02, 0.30)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": lr, "regularisation": 5e-3, "dropout": 0.3, "width": 1.0},
+            distributions=distributions, state=optuna.trial.TrialState.PRUNED,
+            intermediate_values={1: at_epoch_1}))
+    compared, epoch = answers.comparable(study, 2)
+    assert epoch == 1 and sorted(t.value for t in compared) == [0.10, 0.12, 0.30, 0.35, 0.40]
+    text = answers.summary(study, parameters, total=6, epochs=2)
+    assert "only 2 trials are complete: the answers compare the 5 trials that reached epoch " \
+           "1 of 2" in text
+    lr = next(line for line in text.splitlines() if line.startswith("learning rate:"))
+    assert lr.startswith("learning rate: best 0.05 of 0.01..0.5")
+    assert "falls off above 0.136 (best there 12.0% vs 40.0%)" in lr
+    # Four complete trials: the full budget again.
+    study, _ = _study([(0.1, 5e-3, 0.5, 1.0, 0.7)] * 4)
+    assert answers.comparable(study, 2)[1] == 2
+
+
 def test_results_files(tmp_path):
     study, parameters = _study([(0.05, 5e-3, 0.3, 1.5, 0.8), (0.03, 1e-3, 0.1, 1.0, 0.7),
                                 (0.2, 2e-2, 0.6, 0.5, 0.5), (0.01, 1e-2, 0.2, 0.75, 0.6)],

@@ -5,6 +5,7 @@ import csv
 import os
 import warnings
 from datetime import datetime
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -44,9 +45,27 @@ def baseline(study):
     return next((t for t in complete(study) if t.user_attrs.get("baseline")), None)
 
 
+def comparable(study, epochs: int) -> tuple[list, int]:
+    """The trials the answers compare, each with the `value` it had at one same epoch, and
+    that epoch: the complete trials at the full budget once `MIN_TRIALS` are complete;
+    before that (a study Hyperband prunes hard), every finished trial at the last epoch that
+    `MIN_TRIALS` of them reached, as Hyperband itself compares them."""
+    full = complete(study)
+    if len(full) >= MIN_TRIALS:
+        return full, epochs
+    done = finished(study)
+    for epoch in range(epochs, 0, -1):
+        reached = [t for t in done if epoch in t.intermediate_values]
+        if len(reached) >= MIN_TRIALS:
+            return [SimpleNamespace(number=t.number, params=t.params,
+                                    value=t.intermediate_values[epoch]) for t in reached], epoch
+    return full, epochs
+
+
 def answer(parameter: Parameter, trials: list, importance: float | None) -> str:
-    """One question's answer from the complete trials: the best value, where accuracy
-    falls off, and the verdict against the recipe's value."""
+    """One question's answer from `trials` (each with a `value` at the same budget: see
+    `comparable`): the best value, where accuracy falls off, and the verdict against the
+    recipe's value."""
     question = QUESTIONS[parameter.name]
     if len(trials) < MIN_TRIALS:
         return (f"{question}: cannot tell yet ({len(trials)} complete trials; "
@@ -134,10 +153,15 @@ def summary(study, parameters: list[Parameter], total: int, epochs: int) -> str:
                          f"{_pct(base.value)}; the best trial gains "
                          f"{_points(best.value - base.value)} at the same budget "
                          f"({epochs} epoch(s) a trial)")
-    weights = importances(study, full)
+    compared, epoch = comparable(study, epochs)
+    weights = importances(study, full) if epoch == epochs else {}
     lines.append("")
+    if epoch < epochs:
+        lines.append(f"(only {len(full)} trials are complete: the answers compare the "
+                     f"{len(compared)} trials that reached epoch {epoch} of {epochs} by their "
+                     f"validation accuracy then, a lower budget than the full runs)")
     for parameter in parameters:
-        lines.append(answer(parameter, full, weights.get(parameter.name)))
+        lines.append(answer(parameter, compared, weights.get(parameter.name)))
     return "\n".join(lines) + "\n"
 
 
