@@ -161,7 +161,8 @@ def _header(run: Run) -> str:
             ("recipe", args.get("recipe", "not recorded")),
             ("backend", f"{settings.get('backend', 'not recorded')} (Keras "
                         f"{settings.get('keras', '?')})"),
-            ("precision", args.get("precision", "not recorded")),
+            ("precision", {"off": "float32", "bf16": "bf16 (mixed)", "fp16": "fp16 (mixed)"}
+             .get(args.get("precision"), args.get("precision", "not recorded"))),
             ("hardware", settings.get("hardware", "not recorded"))]
     sessions = run.timeline.get("sessions") or []
     rows.append(("started", _when(sessions[0].get("started") if sessions
