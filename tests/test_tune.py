@@ -159,6 +159,22 @@ def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_
     lr = next(line for line in text.splitlines() if line.startswith("learning rate:"))
     assert lr.startswith("learning rate: best 0.05 of 0.01..0.5")
     assert "falls off above 0.136 (best there 12.0% vs 40.0%)" in lr
+    # No complete trial wider than 1.0x: capacity is read where both sides still ran.
+    for width, at_epoch_1 in ((1.25, 0.15), (1.5, 0.20)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.1, "regularisation": 5e-3, "dropout": 0.3, "width": width},
+            distributions=distributions, state=optuna.trial.TrialState.PRUNED,
+            intermediate_values={1: at_epoch_1}))
+    for extra in range(2):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.05, "regularisation": 5e-3, "dropout": 0.3, "width": 0.75},
+            distributions=distributions, value=0.5 + extra / 10,
+            intermediate_values={1: 0.25, 2: 0.5 + extra / 10}))
+    text = answers.summary(study, parameters, total=8, epochs=2)
+    width = next(line for line in text.splitlines() if line.startswith("capacity"))
+    assert "wider gains nothing (-20.0 points at best)" in width
+    assert width.endswith("(compared after epoch 1 of 2, the last that trials on both sides "
+                          "of 1.0x reached)")
     # Four complete trials: the full budget again.
     study, _ = _study([(0.1, 5e-3, 0.5, 1.0, 0.7)] * 4)
     assert answers.comparable(study, 2)[1] == 2

@@ -45,20 +45,27 @@ def baseline(study):
     return next((t for t in complete(study) if t.user_attrs.get("baseline")), None)
 
 
-def comparable(study, epochs: int) -> tuple[list, int]:
+def _both_sides_of_the_book(trials: list) -> bool:
+    return any(t.params["width"] <= 1.0 for t in trials) and \
+        any(t.params["width"] > 1.0 for t in trials)
+
+
+def comparable(study, epochs: int, enough=None) -> tuple[list, int]:
     """The trials the answers compare, each with the `value` it had at one same epoch, and
     that epoch: the complete trials at the full budget once `MIN_TRIALS` are complete;
     before that (a study Hyperband prunes hard), every finished trial at the last epoch that
-    `MIN_TRIALS` of them reached, as Hyperband itself compares them."""
+    `MIN_TRIALS` of them reached, as Hyperband itself compares them. `enough(trials)`, if
+    given, must also hold (capacity needs trials on both sides of the book's width)."""
     full = complete(study)
-    if len(full) >= MIN_TRIALS:
+    if len(full) >= MIN_TRIALS and (enough is None or enough(full)):
         return full, epochs
     done = finished(study)
     for epoch in range(epochs, 0, -1):
-        reached = [t for t in done if epoch in t.intermediate_values]
-        if len(reached) >= MIN_TRIALS:
-            return [SimpleNamespace(number=t.number, params=t.params,
-                                    value=t.intermediate_values[epoch]) for t in reached], epoch
+        reached = [SimpleNamespace(number=t.number, params=t.params,
+                                   value=t.intermediate_values[epoch])
+                   for t in done if epoch in t.intermediate_values]
+        if len(reached) >= MIN_TRIALS and (enough is None or enough(reached)):
+            return reached, epoch
     return full, epochs
 
 
@@ -100,12 +107,10 @@ def answer(parameter: Parameter, trials: list, importance: float | None) -> str:
 
 def _capacity(trials: list) -> str:
     """Whether wider networks did better than the book's width (1.0) or narrower."""
-    book = [t.value for t in trials if t.params["width"] <= 1.0]
-    wider = [t for t in trials if t.params["width"] > 1.0]
-    if not book or not wider:
+    if not _both_sides_of_the_book(trials):
         return "capacity cannot be told: the trials did not try both sides of 1.0x"
-    best_wide = max(wider, key=lambda t: t.value)
-    gain = best_wide.value - max(book)
+    best_wide = max((t for t in trials if t.params["width"] > 1.0), key=lambda t: t.value)
+    gain = best_wide.value - max(t.value for t in trials if t.params["width"] <= 1.0)
     if gain >= GAINS:
         return (f"{best_wide.params['width']:g}x gains {100 * gain:.1f} points over the best "
                 "at 1.0x or narrower: capacity was limiting")
@@ -161,7 +166,15 @@ def summary(study, parameters: list[Parameter], total: int, epochs: int) -> str:
                      f"{len(compared)} trials that reached epoch {epoch} of {epochs} by their "
                      f"validation accuracy then, a lower budget than the full runs)")
     for parameter in parameters:
-        lines.append(answer(parameter, compared, weights.get(parameter.name)))
+        line = answer(parameter, compared, weights.get(parameter.name))
+        if parameter.name == "width" and not _both_sides_of_the_book(compared):
+            # No complete trial was wider than the book (or none narrower): compare them
+            # where both sides were still running.
+            wide, at = comparable(study, epochs, _both_sides_of_the_book)
+            if _both_sides_of_the_book(wide):
+                line = (f"{answer(parameter, wide, None)} (compared after epoch {at} of "
+                        f"{epochs}, the last that trials on both sides of 1.0x reached)")
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
