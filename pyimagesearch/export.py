@@ -16,7 +16,6 @@ Exporting always uses TensorFlow, whatever KERAS_BACKEND says.
 """
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int, 
 from pyimagesearch.deploy import parity
 from pyimagesearch.deploy.formats import FORMATS, INPUT, OUTPUT, exported_path, require
 from pyimagesearch.errors import UserError
-from pyimagesearch.io.runfiles import RunPaths, settings_beside
+from pyimagesearch.io.runfiles import RunPaths, read_settings, settings_beside
 
 ADVICE = "give a run folder or a .keras file saved by a training script"
 
@@ -86,17 +85,11 @@ def find_model(path: str) -> str:
 
 def run_settings(model_path: str) -> dict:
     """The settings file of the run that saved `model_path` ({} if there is none)."""
-    path = settings_beside(model_path)
-    if not os.path.isfile(path):
-        return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            settings = json.load(f)
-        if not isinstance(settings, dict) or not isinstance(settings.get("args", {}), dict):
-            raise ValueError("not a settings file of a training script")
-        return settings
+        return read_settings(model_path)[0] or {}
     except (OSError, ValueError) as err:
-        raise UserError(f"cannot read the run's settings {path} ({err}); pass --data") from None
+        raise UserError(f"cannot read the run's settings {settings_beside(model_path)} "
+                        f"({err}); pass --data") from None
 
 
 def data_source(settings: dict, data: str | None) -> tuple[str, str | None]:

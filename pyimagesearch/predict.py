@@ -20,7 +20,6 @@ one), else those in the run's `_args.json`, else "class i"; `--class-names FILE`
 overrides them.
 """
 
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -83,17 +82,14 @@ def find_images(paths: list[str]) -> list[str]:
 def _run_class_names(model_path: str) -> tuple[list | None, str]:
     """`class_names` of the run's `<stem>_args.json` beside the model (or above its
     `checkpoints/` folder), and that file's path; None if there is none."""
-    from pyimagesearch.io.runfiles import settings_beside
+    from pyimagesearch.io.runfiles import read_settings, settings_beside
 
-    path = settings_beside(model_path)
-    if not os.path.isfile(path):
-        return None, path
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("class_names"), path
-    except (OSError, ValueError, AttributeError) as err:
-        raise UserError(f"cannot read the run's settings {path} ({err}); pass --class-names "
-                        "FILE") from None
+        settings, path = read_settings(model_path)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read the run's settings {settings_beside(model_path)} ({err}); "
+                        "pass --class-names FILE") from None
+    return (settings or {}).get("class_names"), path
 
 
 def _saved_class_names(model_path: str) -> list | None:

@@ -1,6 +1,7 @@
 """The files of a run folder, by name: what the training engine writes and the report reads."""
 
 import glob
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -87,3 +88,20 @@ def settings_beside(model_path: str) -> str:
     if checkpoint and os.path.basename(folder) == "checkpoints":
         folder, stem = os.path.dirname(folder), checkpoint.group(1)
     return os.path.join(folder, f"{stem}_args.json")
+
+
+def read_settings(model_path: str) -> tuple[dict | None, str]:
+    """The parsed `<name>_args.json` of the run that saved `model_path`, and its path
+    (None, path when there is none).
+
+    Raises:
+        OSError, ValueError: it cannot be read, or is not a training script's settings.
+    """
+    path = settings_beside(model_path)
+    if not os.path.isfile(path):
+        return None, path
+    with open(path, encoding="utf-8") as f:
+        settings = json.load(f)
+    if not isinstance(settings, dict) or not isinstance(settings.get("args", {}), dict):
+        raise ValueError("not a settings file of a training script")
+    return settings, path
