@@ -180,3 +180,31 @@ def test_sigterm_that_keras_swallows_or_an_import_turns_into_an_error_still_stop
         "minigooglenet_cifar10_epoch_001.keras"]
     assert train_cifar10.main(argv) == 0
     assert "epoch 1 of 3 done" in capsys.readouterr().out
+
+
+def test_sigterm_in_the_first_epoch_says_one_sentence(tmp_path, monkeypatch, capsys):
+    """Stopped before its first epoch ended, a run also warned that report.html could not
+    be written for want of a history: a second line about nothing the user did."""
+    import train_cifar10
+    from keras.src.utils import python_utils
+
+    data = write_cifar(str(tmp_path / "data"))
+    argv = ["--data", data, "--epochs", "2", "--batch-size", "50", "--seed", "7", "--verbose", "0",
+            "--output", str(tmp_path / "run")]
+    convert = python_utils.pythonify_logs
+
+    def pythonify_logs(logs):  # the first batch's logs
+        os.kill(os.getpid(), signal.SIGTERM)
+        return convert(logs)
+
+    monkeypatch.setattr(python_utils, "pythonify_logs", pythonify_logs)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert train_cifar10.main(argv) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "terminated (SIGTERM); no checkpoint was written yet; rerun the same command with "
+        "--force to start over"]
+    assert not (tmp_path / "run" / "report.html").exists()

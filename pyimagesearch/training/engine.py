@@ -329,7 +329,9 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         kind = type(stop) if isinstance(stop, KeyboardInterrupt) else signals.requested()
         if kind is None:
             raise
-        if chief:  # the stop may have come between an epoch's history and its report
+        # The stop may have come between an epoch's history and its report (and before the
+        # first epoch's there is nothing to report).
+        if chief and os.path.exists(paths.history):
             with contextlib.suppress(Exception):  # nothing may hide the stop
                 report.write_report()
         # Keras's fit drops the validation data's cached iterator only when it ends normally.
