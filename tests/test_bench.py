@@ -106,3 +106,32 @@ def test_ema_bn_recalibration_is_the_mean_of_the_batch_statistics():
     np.testing.assert_allclose(norm.moving_variance.numpy(),
                                np.mean([b.var(axis=0) for b in batches], axis=0), rtol=1e-4)
     assert norm.momentum == 0.99
+
+
+def test_gpu_runs_bring_back_each_runs_small_text_files_only(tmp_path):
+    """The device call returns at most 8 files: one archive of every run's history,
+    settings, evaluation, CSV log and console output, never its models or plots."""
+    import tarfile
+
+    from bench import gpu_runs
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    (runs / "fast" / "checkpoints").mkdir(parents=True)
+    (runs / "classic20").mkdir()
+    out.mkdir()
+    small = {"fast/minigooglenet_cifar10.json": "{}", "fast/minigooglenet_cifar10_log.csv": "e\n",
+             "fast/train.log": "Epoch 1/20\n", "classic20/minigooglenet_cifar10_eval.json": "{}",
+             "classic20/minigooglenet_cifar10_report.txt": "rank-1"}
+    for name, text in small.items():
+        (runs / name).write_text(text)
+    (runs / "fast" / "minigooglenet_cifar10.keras").write_bytes(b"PK" * 10)
+    (runs / "fast" / "minigooglenet_cifar10.png").write_bytes(b"\x89PNG")
+    (runs / "fast" / "checkpoints" / "epoch_001.json").write_text("{}")
+    (runs / "classic20" / "huge.json").write_bytes(b" " * (gpu_runs.MAX_BYTES + 1))
+
+    gpu_runs.pack(str(runs), str(out), "H200\n")
+    assert os.listdir(out) == ["runs.tar.gz"]
+    with tarfile.open(out / "runs.tar.gz") as tar:
+        assert sorted(tar.getnames()) == sorted(["machine.txt", *small])
+        assert tar.extractfile("machine.txt").read() == b"H200\n"
+        assert tar.extractfile("fast/train.log").read() == b"Epoch 1/20\n"
