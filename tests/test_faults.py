@@ -51,6 +51,15 @@ def _kill_when(process, condition, delay=0.0, timeout=240):
         process.communicate()
 
 
+def _main_keeping_the_sigterm_handler(main, argv):
+    """`main(argv)`'s exit status; the SIGTERM handler it installs is put back after it."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        return main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.mark.parametrize("recipe", [["classic"], ["fast"], ["fast", "--ema", "0.9"]],
                          ids=["classic", "fast", "fast-ema"])
 def test_training_killed_mid_run_resumes_exactly(tmp_path, recipe):
@@ -166,11 +175,7 @@ def test_sigterm_that_keras_swallows_or_an_import_turns_into_an_error_still_stop
             raise ImportError("initialization failed")
 
     monkeypatch.setattr(python_utils, "pythonify_logs", pythonify_logs)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert train_cifar10.main(argv) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _main_keeping_the_sigterm_handler(train_cifar10.main, argv) == 143
     monkeypatch.undo()
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -198,11 +203,7 @@ def test_sigterm_in_the_first_epoch_says_one_sentence(tmp_path, monkeypatch, cap
         return convert(logs)
 
     monkeypatch.setattr(python_utils, "pythonify_logs", pythonify_logs)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert train_cifar10.main(argv) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _main_keeping_the_sigterm_handler(train_cifar10.main, argv) == 143
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
         "terminated (SIGTERM); no checkpoint was written yet; rerun the same command with "
