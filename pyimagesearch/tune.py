@@ -6,15 +6,19 @@ four questions.
     python -m pyimagesearch.tune --dataset tinyimagenet --trials 24 --epochs 10 -- --hdf5-dir tiny/
 
 Flags after `--` go to the training script (data, batch size, augmentation); each trial is
-an ordinary run of that script in `--output`/trial_NNN (resumable, with its report.html),
-validated on held-out training images (CIFAR-10: `--holdout 5000` unless given; Tiny
-ImageNet: its val split), never on the test split. Poor trials are pruned (Hyperband) from
-their validation accuracy after each epoch. The study lives in `--output`/study.journal, or
-in `--storage` (a database URL) so several machines share it: run the same command on each,
-or again after an interruption, and together they finish exactly `--trials` trials.
-Writes `--output`/trials.csv, history.png, importances.png, parallel.png and answers.txt.
+an ordinary run of that script in `--output`/trial_NNN (`--output`/NAME/trial_NNN for a
+`--study-name` other than the dataset; resumable, with its report.html), validated on
+held-out training images (CIFAR-10: `--holdout 5000` unless given; Tiny ImageNet: its val
+split), never on the test split. The trials' command is checked with the script's own parser
+before the study is created. Poor trials are pruned (Hyperband) from their validation
+accuracy after each epoch. The study lives in `--output`/study.journal (a record cut by a
+kill is set aside on the next start), or in `--storage` (a database URL) so several machines
+share it: run the same command on each, or again after an interruption, and together they
+finish exactly `--trials` trials. Writes trials.csv, history.png, importances.png,
+parallel.png and answers.txt beside the trial folders.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -30,7 +34,17 @@ INSTALL = "pip install -r requirements-tune.txt"
 OWN_FLAGS = ("--output", "--lr", "--weight-decay", "--reg", "--dropout", "--width", "--epochs",
              "--recipe", "--seed", "--resume", "--force", "--evaluate", "--find-lr", "--test",
              "--no-test", "--verbose")
-HOLDOUT = 5000  # CIFAR-10 images held out for validation unless --holdout is given
+MAX_POLL = 60.0  # seconds; a worker whose trial is read less often looks gone after 120 s
+
+
+def poll_seconds(text: str) -> float:
+    """argparse type of --poll: above 0 and at most MAX_POLL seconds."""
+    value = positive_float(text)
+    if value > MAX_POLL:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_POLL:g} seconds (a worker that looks less often seems gone "
+            f"to the others), got {text}")
+    return value
 
 
 def get_args_parser() -> ArgumentParser:
@@ -53,7 +67,8 @@ def get_args_parser() -> ArgumentParser:
                              "machines that share no folder work on one study; default: the "
                              "journal file study.journal in --output")
     parser.add_argument("--study-name", help="the study's name in the storage (default: the "
-                                             "dataset)")
+                                             "dataset); another name keeps its trials and "
+                                             "results in --output/NAME")
     parser.add_argument("--seed", type=random_seed, default=1,
                         help="the sampler's seed and every trial's --seed (one data order)")
     parser.add_argument("--pruner", choices=("hyperband", "halving", "none"),
@@ -72,7 +87,7 @@ def get_args_parser() -> ArgumentParser:
                         default=[0.5, 1.5],
                         help="the width multiplier (capacity); in steps of 0.25 when both "
                              "ends are multiples of 0.25")
-    parser.add_argument("--poll", type=positive_float, default=2.0, metavar="SECONDS",
+    parser.add_argument("--poll", type=poll_seconds, default=2.0, metavar="SECONDS",
                         help="how often a running trial's history is read")
     return parser
 
@@ -146,6 +161,20 @@ def _check_same_study(study, settings: dict, where: str) -> None:
         study.set_user_attr("tune:settings", settings)
 
 
+def _fixed(args, extra: list[str]) -> list[str]:
+    """The flags every trial gives its training script, besides the searched ones."""
+    fixed = [*extra, "--epochs", str(args.epochs), "--recipe", args.recipe,
+             "--seed", str(args.seed), "--no-test", "--verbose", "2"]
+    if args.dataset == "cifar10" and space.flag_value(extra, "--holdout") is None:
+        fixed += ["--holdout", str(space.HOLDOUT)]
+    return fixed
+
+
+def _trial_argv(fixed: list[str], parameters, values: dict) -> list[str]:
+    """A trial's flags: `fixed` and the searched `values` (without --output)."""
+    return fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]
+
+
 @handle_user_errors(on_interrupt="interrupted; rerun the same command to continue the study "
                                  "(the running trial resumes from its last checkpoint)")
 def main(argv=None) -> int:
@@ -156,48 +185,59 @@ def main(argv=None) -> int:
         import optuna
     except ImportError:
         raise UserError(f"tune needs Optuna; install it with: {INSTALL}") from None
-    from pyimagesearch.tuning import answers, study as studies
+    from pyimagesearch.tuning import answers, precheck, study as studies
 
-    space.script(args.dataset)  # the script is there, before anything is written
+    # Everything that can be checked before anything is written.
+    script = space.script(args.dataset)
     parameters = space.build(args.dataset, args.recipe, args.lr_range,
                              args.regularisation_range, args.dropout_range, args.width_range)
     folder = args.output or os.path.join("output", f"tune_{args.dataset}")
-    os.makedirs(folder, exist_ok=True)
+    home = studies.folder_of(folder, args.study_name or args.dataset, args.dataset)
+    fixed = _fixed(args, extra)
+    precheck.check(script, [_trial_argv(fixed, parameters, {p.name: getattr(p, end)
+                                                              for p in parameters})
+                            for end in ("low", "high")])
+    noise = answers.Noise(*space.validation(args.dataset, extra))
+
+    os.makedirs(home, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = _pruner(optuna, args)
+    if not args.storage:
+        cut = studies.set_aside_cut_records(os.path.join(folder, studies.JOURNAL))
+        if cut:
+            print(f"{studies.JOURNAL} ended in a record cut mid-line (a write interrupted by a "
+                  f"kill or a full disk): its {cut[1]} bytes are set aside in {cut[0]}, and the "
+                  "study continues from the whole records", flush=True)
     storage = studies.storage(folder, args.storage)
     baseline = {p.name: p.clamp(p.default) for p in parameters}
     study = studies.open_study(storage, args.study_name or args.dataset,
                                _sampler(optuna, args.seed, 0), pruner, baseline)
     _check_same_study(study, _settings(args, parameters, extra), args.storage or folder)
-    fixed = [*extra, "--epochs", str(args.epochs), "--recipe", args.recipe,
-             "--seed", str(args.seed), "--no-test", "--verbose", "2"]
-    if args.dataset == "cifar10" and not any(w.split("=")[0] == "--holdout" for w in extra):
-        fixed += ["--holdout", str(HOLDOUT)]
     worker = studies.Worker(study, args.trials,
                             None if args.storage else os.path.join(folder, ".claim.lock"))
-    print(f"study {study.study_name} in {args.storage or folder}: {args.trials} trials of "
-          f"{args.epochs} epoch(s), {args.pruner} pruning", flush=True)
+    trials_in = "" if home == folder else f" (its trials and results in {home})"
+    print(f"study {study.study_name} in {args.storage or folder}{trials_in}: {args.trials} "
+          f"trials of {args.epochs} epoch(s), {args.pruner} pruning", flush=True)
     failures, text = 0, None
     while True:
         trial, resumed = worker.next_trial()
         if trial is None:
             break
         study.sampler = _sampler(optuna, args.seed, trial.number)
-        status = _run_trial(study, trial, resumed, worker, parameters, fixed, folder, args)
+        status = _run_trial(study, trial, resumed, worker, parameters, fixed, home, args)
         failures = failures + 1 if status == "failed" else 0
         if failures == 3:
             raise UserError(f"three trials in a row failed; see the train.log of the last, in "
-                            f"{folder}/trial_{trial.number:03d}")
-        text = answers.write(study, folder, parameters, args.trials, args.epochs)
+                            f"{home}/trial_{trial.number:03d}")
+        text = answers.write(study, home, parameters, args.trials, args.epochs, noise)
     if text is None:  # nothing left to run here: the results as they stand
-        text = answers.write(study, folder, parameters, args.trials, args.epochs)
+        text = answers.write(study, home, parameters, args.trials, args.epochs, noise)
     print(text, end="")
-    print(f"wrote {folder}/trials.csv, answers.txt and the plots", flush=True)
+    print(f"wrote {home}/trials.csv, answers.txt and the plots", flush=True)
     return 0
 
 
-def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str], folder: str,
+def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str], home: str,
                args) -> str:
     """Runs one trial (or counts one whose run finished before its worker died), tells the
     study how it ended, says so in a line, and returns "complete", "pruned" or "failed".
@@ -211,8 +251,8 @@ def _run_trial(study, trial, resumed: bool, worker, parameters, fixed: list[str]
     from pyimagesearch.tuning import trial as trials
 
     values = {p.name: p.suggest(trial) for p in parameters}
-    argv = fixed + [a for p in parameters for a in (p.flag, f"{values[p.name]:.6g}")]
-    paths = RunPaths(trials.folder_of(folder, trial.number), space.model_name(args.dataset))
+    argv = _trial_argv(fixed, parameters, values)
+    paths = RunPaths(trials.folder_of(home, trial.number), space.model_name(args.dataset))
     setting = ", ".join(f"{p.name} {values[p.name]:.3g}" for p in parameters)
     print(f"trial {trial.number}{' (resumed)' if resumed else ''}: {setting}", flush=True)
     began = time.time()

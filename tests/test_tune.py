@@ -2,6 +2,7 @@
 studies of the training script on generated data (marked slow)."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
 # Small trials: a quarter-width network, two epochs at most, 20 images held out.
 SMALL = ["--width-range", "0.25", "0.25", "--poll", "0.3"]
+NOISE = answers.Noise(images=10_000, classes=10)  # CIFAR-10's test split
 
 
 def _train_flags(data):
@@ -31,7 +33,8 @@ def _one_line_error(capsys, status):
     assert status == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
+    assert captured.err.startswith(("error: ", "python -m pyimagesearch.tune: error: "))
+    assert captured.err.count("\n") == 1
     return captured.err
 
 
@@ -46,6 +49,31 @@ def test_bad_ranges_and_flags_the_search_owns_are_one_sentence(flags, said, tmp_
     status = tune.main(["--dataset", "cifar10", "--output", str(tmp_path / "s"), *flags])
     assert said in _one_line_error(capsys, status)
     assert not (tmp_path / "s").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("own, script, said", [
+    # the fast recipe's warm-up (1 epoch) against 1-epoch trials
+    (["--epochs", "1"], [], "train_cifar10.py would refuse every trial (--warmup-epochs 1 must "
+                            "be below --epochs 1); nothing was written"),
+    ([], ["--batch-size", "0"], "train_cifar10.py would refuse every trial (argument "
+                                "--batch-size: must be at least 1, got 0)"),
+    ([], ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--poll", "1e12"], [], "argument --poll: must be at most 60 seconds"),
+    (["--width-range", "0.5", "inf"], [], "--width-range 0.5 inf: both values must be finite"),
+    (["--study-name", "../elsewhere"], [], "--study-name '../elsewhere': the study's trials go "
+                                           "in --output/../elsewhere/"),
+])
+def test_settings_that_fail_every_trial_are_refused_before_the_study(own, script, said,
+                                                                      tmp_path, capsys,
+                                                                      cifar_dir):
+    out = tmp_path / "s"
+    try:
+        status = tune.main(["--dataset", "cifar10", "--output", str(out), *own, "--", "--data",
+                            cifar_dir, *script])
+    except SystemExit as argparse_exit:  # tune's own parser
+        status = argparse_exit.code
+    assert said in _one_line_error(capsys, status)
+    assert os.listdir(tmp_path) == []  # no study, no trial folder, nothing
 
 
 def test_without_optuna_it_says_the_pip_command(monkeypatch, tmp_path, capsys):
@@ -119,27 +147,32 @@ def test_answers_name_the_best_value_where_accuracy_falls_off_and_capacity():
     study, parameters = _study([(0.05, 5e-3, 0.3, 1.5, 0.80), (0.03, 5e-3, 0.3, 1.0, 0.77),
                                 (0.4, 5e-3, 0.3, 1.0, 0.40), (0.3, 5e-3, 0.3, 0.5, 0.45),
                                 (0.015, 5e-3, 0.3, 0.75, 0.70)], baseline_value=0.74)
-    text = answers.summary(study, parameters, total=6, epochs=2)
+    text = answers.summary(study, parameters, total=6, epochs=2, noise=NOISE)
     lr = next(line for line in text.splitlines() if line.startswith("learning rate:"))
-    assert lr.startswith("learning rate: best 0.05 of 0.01..0.5 (the recipe: 0.1)")
-    assert "falls off above 0.136 (best there 45.0% vs 80.0%)" in lr
-    assert "lower than the recipe's 0.1 helps" in lr
+    assert lr.startswith("learning rate: best 0.05 of 0.01..0.5 (the recipe: 0.1), from 6 "
+                         "trials;")
+    assert "falls off above 0.136 (best there 45.0% vs 80.0%, 2 trials there)" in lr
+    assert "lower than the recipe's 0.1 helps (80.0% vs 74.0% near it; 3 trials lower, 1 " \
+           "near)" in lr
     width = next(line for line in text.splitlines() if line.startswith("capacity"))
-    assert "1.5x gains 3.0 points over the best at 1.0x or narrower: capacity was limiting" \
-        in width
+    assert "1.5x gains 3.0 points over the best at 1.0x or narrower: capacity was limiting " \
+           "(1 trial wider, 5 at 1.0x or narrower)" in width
+    assert "noise: 10,000 validation images tell apart accuracies near 80.0% only 1.1 " \
+           "points or more apart" in text
     assert "the recipe's settings (trial 0): 74.0%; the best trial gains +6.0 points" in text
     assert "6 of 6 trials finished (6 complete, 0 pruned)" in text
     assert "cost: 12 epochs trained where 6 full runs take 12 (0% saved" in text
 
 
 def test_capacity_not_limiting_and_too_few_trials():
-    study, parameters = _study([(0.1, 5e-3, 0.5, 1.5, 0.70), (0.1, 5e-3, 0.5, 1.0, 0.72),
+    study, parameters = _study([(0.1, 5e-3, 0.5, 1.5, 0.70), (0.1, 5e-3, 0.5, 1.0, 0.74),
                                 (0.1, 5e-3, 0.5, 0.5, 0.60), (0.1, 5e-3, 0.5, 1.25, 0.71)])
-    width = answers.answer(parameters[3], answers.complete(study), None)
-    assert "wider gains nothing (-1.0 points at best): capacity is not what limits" in width
+    width = answers.answer(parameters[3], answers.complete(study), None, NOISE)
+    assert "wider gains nothing (-3.0 points at best): capacity is not what limits at this " \
+           "budget (2 trials wider, 2 at 1.0x or narrower)" in width
     few, _ = _study([(0.1, 5e-3, 0.5, 1.0, 0.7)] * 3)
-    assert answers.answer(parameters[0], answers.complete(few), None) == \
-        "learning rate: cannot tell yet (3 complete trials; 4 needed)"
+    assert answers.answer(parameters[0], answers.complete(few), None, NOISE) == \
+        "learning rate: cannot tell yet (3 trials above chance, 4 needed)"
 
 
 def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_epoch():
@@ -153,12 +186,13 @@ def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_
             intermediate_values={1: at_epoch_1}))
     compared, epoch = answers.comparable(study, 2)
     assert epoch == 1 and sorted(t.value for t in compared) == [0.10, 0.12, 0.30, 0.35, 0.40]
-    text = answers.summary(study, parameters, total=6, epochs=2)
+    text = answers.summary(study, parameters, total=6, epochs=2, noise=NOISE)
     assert "only 2 trials are complete: the answers compare the 5 trials that reached epoch " \
            "1 of 2" in text
     lr = next(line for line in text.splitlines() if line.startswith("learning rate:"))
     assert lr.startswith("learning rate: best 0.05 of 0.01..0.5")
-    assert "falls off above 0.136 (best there 12.0% vs 40.0%)" in lr
+    assert "from 4 trials; 1 more at chance level (10.0%) tells nothing;" in lr  # the 10%
+    assert "falls off above 0.136 (best there 12.0% vs 40.0%, 1 trial there)" in lr
     # No complete trial wider than 1.0x: capacity is read where both sides still ran.
     for width, at_epoch_1 in ((1.25, 0.15), (1.5, 0.20)):
         study.add_trial(optuna.trial.create_trial(
@@ -170,7 +204,7 @@ def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_
             params={"lr": 0.05, "regularisation": 5e-3, "dropout": 0.3, "width": 0.75},
             distributions=distributions, value=0.5 + extra / 10,
             intermediate_values={1: 0.25, 2: 0.5 + extra / 10}))
-    text = answers.summary(study, parameters, total=8, epochs=2)
+    text = answers.summary(study, parameters, total=8, epochs=2, noise=NOISE)
     width = next(line for line in text.splitlines() if line.startswith("capacity"))
     assert "wider gains nothing (-20.0 points at best)" in width
     assert width.endswith("(compared after epoch 1 of 2, the last that trials on both sides "
@@ -180,11 +214,65 @@ def test_with_few_complete_trials_the_answers_compare_every_trial_at_an_earlier_
     assert answers.comparable(study, 2)[1] == 2
 
 
+def _line(text, question):
+    return next(line for line in text.splitlines() if line.startswith(question + ":"))
+
+
+def test_a_small_study_near_chance_cannot_tell_yet():
+    """Issue 29: four 2-epoch trials at 10.5-20.5% (chance: 10%) answered all four questions,
+    each from one or two trials. The one at chance tells nothing; three are too few."""
+    study, parameters = _study([(0.03, 5e-3, 0.3, 1.25, 0.205), (0.3, 5e-4, 0.6, 0.75, 0.105),
+                                (0.05, 2e-2, 0.2, 1.0, 0.16)], baseline_value=0.132)
+    text = answers.summary(study, parameters, total=4, epochs=2,
+                           noise=answers.Noise(images=5000, classes=10))
+    for question in ("learning rate", "regularisation", "dropout", "capacity (width)"):
+        assert _line(text, question) == (f"{question}: cannot tell yet (3 trials above chance, "
+                                         "4 needed; 1 more at chance level (10.0%) tells "
+                                         "nothing)")
+    assert "helps" not in text and "falls off" not in text
+
+
+def test_differences_within_the_noise_of_the_validation_set_are_no_finding():
+    study, parameters = _study([(0.03, 5e-3, 0.5, 1.25, 0.46), (0.02, 5e-3, 0.5, 0.75, 0.44),
+                                (0.4, 5e-3, 0.5, 1.0, 0.41), (0.015, 5e-3, 0.5, 0.5, 0.43)],
+                               baseline_value=0.42)
+    small = answers.summary(study, parameters, total=5, epochs=2,
+                            noise=answers.Noise(images=300, classes=10))
+    lr = _line(small, "learning rate")
+    assert lr.startswith("learning rate: best 0.03 of 0.01..0.5 (the recipe: 0.1), from 5 "
+                         "trials; cannot tell yet whether lower than the recipe's 0.1 helps "
+                         "(46.0% vs 42.0% near it; 3 trials lower, 1 near: within the noise, "
+                         "8.1 points on 300 validation images)")
+    assert "falls off" not in small
+    assert "cannot tell yet whether capacity limits (wider +2.0 points at best, within the " \
+           "noise" in _line(small, "capacity (width)")
+    assert "the best trial gains +4.0 points at the same budget (2 epoch(s) a trial), within " \
+           "the noise, 8.1 points on 300 validation images" in small
+    assert "regularisation: best 0.005 of 0.0005..0.05 (the recipe: 0.005), from 5 trials; " \
+           "the recipe's value is about right (the best trial is one of 5 near it)" in small
+    # The same trials on 50,000 validation images: the differences are findings.
+    large = answers.summary(study, parameters, total=5, epochs=2,
+                            noise=answers.Noise(images=50_000, classes=10))
+    lr = _line(large, "learning rate")
+    assert "falls off above 0.136 (best there 41.0% vs 46.0%, 1 trial there)" in lr
+    assert "lower than the recipe's 0.1 helps (46.0% vs 42.0% near it; 3 trials lower, 1 " \
+           "near)" in lr
+    assert "1.25x gains 2.0 points over the best at 1.0x or narrower: capacity was limiting " \
+           "(1 trial wider, 4 at 1.0x or narrower)" in _line(large, "capacity (width)")
+
+
+def test_the_validation_set_is_the_holdout_or_the_split():
+    assert space.validation("cifar10", ["--data", "x"]) == (5000, 10)  # tune's --holdout
+    assert space.validation("cifar10", ["--holdout", "300"]) == (300, 10)
+    assert space.validation("cifar10", ["--holdout=0"]) == (10_000, 10)  # the test split
+    assert space.validation("tinyimagenet", ["--hdf5-dir", "x"]) == (10_000, 200)
+
+
 def test_results_files(tmp_path):
     study, parameters = _study([(0.05, 5e-3, 0.3, 1.5, 0.8), (0.03, 1e-3, 0.1, 1.0, 0.7),
                                 (0.2, 2e-2, 0.6, 0.5, 0.5), (0.01, 1e-2, 0.2, 0.75, 0.6)],
                                baseline_value=0.74)
-    text = answers.write(study, str(tmp_path), parameters, total=5, epochs=2)
+    text = answers.write(study, str(tmp_path), parameters, total=5, epochs=2, noise=NOISE)
     for name in ("history.png", "importances.png", "parallel.png"):
         assert (tmp_path / name).stat().st_size > 5000, name
     with open(tmp_path / "trials.csv") as f:
@@ -276,6 +364,145 @@ def test_workers_without_a_shared_lock_never_keep_a_trial_too_many(tmp_path):
     trials = here.study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert trials[1].system_attrs["tune:surplus"]
+
+
+def _fake_run(trial, cmd, paths, epochs, beat, prune=True, poll=1.0):
+    """`trial.run` without training: writes its command into the trial's train.log and
+    reports a made-up validation accuracy for each epoch."""
+    from pyimagesearch.tuning import trial as trials
+
+    os.makedirs(paths.output, exist_ok=True)
+    with open(os.path.join(paths.output, "train.log"), "a") as log:
+        log.write(" ".join(cmd) + "\n")
+    values = [0.3 + 0.01 * trial.number + 0.1 * epoch for epoch in range(epochs)]
+    trials.report(trial, values)
+    return "complete", values, 0
+
+
+def _tune_with_fake_trials(argv) -> int:
+    """tune's main with `_fake_run` and no plots, for a process of its own (python -c)."""
+    from pyimagesearch.tuning import trial as trials
+
+    trials.run, answers._plots = _fake_run, lambda *args: None
+    return tune.main(argv)
+
+
+def _fake_trials(monkeypatch):
+    """Trials that train nothing (`_fake_run`), and results without the plots (seconds)."""
+    from pyimagesearch.tuning import trial as trials
+
+    monkeypatch.setattr(trials, "run", _fake_run)
+    monkeypatch.setattr(answers, "_plots", lambda *args: None)
+
+
+def test_a_second_study_in_the_same_output_has_its_own_trial_folders(tmp_path, cifar_dir,
+                                                                      monkeypatch, capsys):
+    """Issue 29: a second --study-name in the same --output (as the README suggests) took the
+    first study's trial_000 and wrote into its log."""
+    _fake_trials(monkeypatch)
+    out = tmp_path / "tune"
+    argv = ["--dataset", "cifar10", "--epochs", "2", "--trials", "1", "--output", str(out),
+            *SMALL, *_train_flags(cifar_dir)]
+    assert tune.main(argv) == 0
+    first = (out / "trial_000" / "train.log").read_text()
+    assert tune.main(["--study-name", "other", *argv]) == 0
+    assert "its trials and results in " + str(out / "other") in capsys.readouterr().out
+    assert (out / "trial_000" / "train.log").read_text() == first  # untouched
+    assert f"--output {out / 'other' / 'trial_000'} " in \
+        (out / "other" / "trial_000" / "train.log").read_text()
+    assert (out / "answers.txt").read_text().startswith("study cifar10: 1 of 1")
+    assert (out / "other" / "answers.txt").read_text().startswith("study other: 1 of 1")
+    with open(out / "other" / "trials.csv") as f:
+        assert [r["folder"] for r in csv.DictReader(f)] == ["trial_000"]
+    storage = studies.storage(str(out), None)  # one journal holds both
+    assert sorted(s.study_name for s in storage.get_all_studies()) == ["cifar10", "other"]
+
+
+def test_the_same_command_continues_a_study_whose_journal_was_cut(tmp_path, cifar_dir,
+                                                                   monkeypatch, capsys):
+    """Issue 29: a journal whose last record was cut mid-line (kill -9 or a full disk during
+    an append) failed every later run with a JSONDecodeError traceback."""
+    out = tmp_path / "study"
+    argv = ["--dataset", "cifar10", "--epochs", "2", "--trials", "2", "--output", str(out),
+            *SMALL, *_train_flags(cifar_dir)]
+    first = subprocess.run(
+        [sys.executable, "-c", "import sys, test_tune\n"
+                               "sys.exit(test_tune._tune_with_fake_trials(sys.argv[1:]))", *argv],
+        env={**ENV, "PYTHONPATH": os.pathsep.join((ROOT, os.path.join(ROOT, "tests")))},
+        cwd=ROOT, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    journal = out / "study.journal"
+    whole = journal.read_bytes()
+    last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]  # trial 1 told complete, by a process gone
+    kept = len(whole) - 1 - len(last)
+    journal.write_bytes(whole[:kept + len(last) // 2])  # what kill -9 mid-append leaves
+    _fake_trials(monkeypatch)
+    assert tune.main(argv) == 0
+    printed = capsys.readouterr().out
+    cut = list(out.glob("study.journal.cut-*"))
+    assert len(cut) == 1 and cut[0].read_bytes() == last[:len(last) // 2] + b"\n"
+    assert f"study.journal ended in a record cut mid-line (a write interrupted by a kill or a " \
+           f"full disk): its {len(last) // 2 + 1} bytes are set aside in {cut[0]}" in printed
+    assert "trial 1 (resumed)" in printed
+    assert journal.read_bytes().startswith(whole[:kept])  # every whole record kept
+    trials = _load(str(out)).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert trials[1].intermediate_values == {1: 0.31, 2: pytest.approx(0.41)}
+
+
+def test_a_record_glued_onto_a_cut_one_is_kept(tmp_path):
+    """A worker that went on appending glued its next record onto the cut one: that record
+    and every later one are kept, the cut bytes set aside."""
+    path = tmp_path / "study.journal"
+    study = studies.open_study(studies.storage(str(tmp_path), None), "s", None, None, None)
+    for value in (0.1, 0.2):
+        study.tell(study.ask(), value)
+    whole = path.read_bytes()
+    last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    path.write_bytes(whole[:len(whole) - 1 - len(last) // 2])
+    other = optuna.load_study(study_name="s", storage=studies.storage(str(tmp_path), None))
+    other.set_user_attr("glued", 1)  # onto the cut record's line
+    glued = path.read_bytes().rsplit(b"\n", 2)[-2]
+    record = json.loads(glued[glued.rindex(b'{"op_code"'):])
+    with open(path, "ab") as f:  # the worker's next record, a line of its own
+        f.write(json.dumps({**record, "user_attr": {"after": 2}}).encode() + b"\n")
+    with pytest.raises(ValueError):  # what every run met before: JSONDecodeError
+        optuna.load_study(study_name="s", storage=studies.storage(str(tmp_path), None))
+    aside, size = studies.set_aside_cut_records(str(path))
+    cut = last[:len(last) - len(last) // 2] + b"\n"
+    assert open(aside, "rb").read() == cut and size == len(cut)
+    repaired = optuna.load_study(study_name="s", storage=studies.storage(str(tmp_path), None))
+    assert repaired.user_attrs == {"glued": 1, "after": 2}
+    assert [t.state for t in repaired.trials] == [TrialState.COMPLETE, TrialState.RUNNING]
+    assert studies.set_aside_cut_records(str(path)) is None  # a whole journal is left alone
+
+
+def test_a_sqlite_study_killed_while_it_writes_continues(tmp_path):
+    """A database's transaction is atomic, so a worker killed mid-write leaves no half
+    record: its trial is taken over with every epoch it reported."""
+    url = f"sqlite:///{tmp_path}/study.db"
+    code = ("import sys\n"
+            "from pyimagesearch.tuning import study as studies\n"
+            "study = studies.open_study(studies.storage('', sys.argv[1]), 's', None, None, None)\n"
+            "trial, _ = studies.Worker(study, 2, None).next_trial()\n"
+            "print('writing', flush=True)\n"
+            "step = 0\n"
+            "while True:\n"
+            "    step += 1\n"
+            "    trial.report(step / 1e6, step)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code, url], env=ENV, cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    time.sleep(1.0)
+    writer.send_signal(signal.SIGKILL)  # somewhere in a write
+    writer.communicate()
+    study = optuna.load_study(study_name="s", storage=studies.storage(str(tmp_path), url))
+    trial, resumed = studies.Worker(study, 2, None).next_trial()
+    assert (trial.number, resumed) == (0, True)
+    steps = sorted(study.trials[0].intermediate_values)
+    assert len(steps) > 10 and steps == list(range(1, len(steps) + 1))
+    study.tell(trial, 0.5)
+    assert study.trials[0].state == TrialState.COMPLETE
 
 
 # Real studies: each trial runs train_cifar10.py on generated data.

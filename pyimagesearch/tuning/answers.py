@@ -1,9 +1,13 @@
 """What a study found: `trials.csv`, Optuna's plots, and a plain-words answer to each of
-the four questions (learning rate, regularisation, dropout, capacity) with its evidence."""
+the four questions (learning rate, regularisation, dropout, capacity) with its evidence:
+how many trials back it, and "cannot tell yet" where they are too few, or their difference
+is within the noise of the validation set's size."""
 
 import csv
+import math
 import os
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -15,9 +19,38 @@ from pyimagesearch import atomic
 from pyimagesearch.evaluation import figures
 from pyimagesearch.tuning.space import QUESTIONS, Parameter
 
-MIN_TRIALS = 4     # complete trials before a question is answered
-FALLS_OFF = 0.02   # a third of the range whose best is this far below the best "falls off"
-GAINS = 0.005      # a wider network must gain this much to say capacity was limiting
+MIN_TRIALS = 4  # trials above chance before a question is answered
+NEAR = 1.5      # a value within this factor of the recipe's is "near" it
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What validation accuracies measured on `images` images can tell apart.
+
+    An accuracy p measured on n images has a standard error of sqrt(p (1 - p) / n): two
+    accuracies differ when they are more than twice the standard error of their difference
+    apart, and one tells something only when it is that far above chance (1 / `classes`).
+    """
+    images: int
+    classes: int
+
+    def _variance(self, p: float) -> float:
+        p = min(max(p, 0.0), 1.0)
+        return p * (1 - p) / self.images
+
+    def margin(self, a: float, b: float) -> float:
+        """How far apart accuracies `a` and `b` must be to differ."""
+        return 2 * math.sqrt(self._variance(a) + self._variance(b))
+
+    def differ(self, a: float, b: float) -> bool:
+        return abs(a - b) > self.margin(a, b)
+
+    def above_chance(self, p: float) -> bool:
+        return p - 1 / self.classes > 2 * math.sqrt(self._variance(p))
+
+    def within(self, a: float, b: float) -> str:
+        return (f"within the noise, {100 * self.margin(a, b):.1f} points on "
+                f"{self.images:,} validation images")
 
 
 def _pct(value: float) -> str:
@@ -30,6 +63,10 @@ def _points(delta: float) -> str:
 
 def _fmt(parameter: Parameter, value: float) -> str:
     return f"{value:.3g}x" if parameter.name == "width" else f"{value:.3g}"
+
+
+def _trials(count: int) -> str:
+    return f"{count} trial{'' if count == 1 else 's'}"
 
 
 def finished(study) -> list:
@@ -69,53 +106,79 @@ def comparable(study, epochs: int, enough=None) -> tuple[list, int]:
     return full, epochs
 
 
-def answer(parameter: Parameter, trials: list, importance: float | None) -> str:
+def answer(parameter: Parameter, trials: list, importance: float | None,
+           noise: Noise) -> str:
     """One question's answer from `trials` (each with a `value` at the same budget: see
     `comparable`): the best value, where accuracy falls off, and the verdict against the
-    recipe's value."""
+    recipe's value, each with the trials behind it; trials at chance level are left out,
+    and a difference within the `noise` is no finding."""
     question = QUESTIONS[parameter.name]
-    if len(trials) < MIN_TRIALS:
-        return (f"{question}: cannot tell yet ({len(trials)} complete trials; "
-                f"{MIN_TRIALS} needed)")
-    best = max(trials, key=lambda t: t.value)
+    told = [t for t in trials if noise.above_chance(t.value)]
+    at_chance = len(trials) - len(told)
+    chance = (f"; {at_chance} more at chance level ({_pct(1 / noise.classes)}) "
+              f"tell{'s' if at_chance == 1 else ''} nothing" if at_chance else "")
+    if len(told) < MIN_TRIALS:
+        return (f"{question}: cannot tell yet ({_trials(len(told))} above chance, "
+                f"{MIN_TRIALS} needed{chance})")
+    best = max(told, key=lambda t: t.value)
     value = best.params[parameter.name]
     range_ = f"{_fmt(parameter, parameter.low)}..{_fmt(parameter, parameter.high)}"
     words = [f"{question}: best {_fmt(parameter, value)} of {range_} "
-             f"(the recipe: {_fmt(parameter, parameter.default)})"]
-    thirds = {}
-    for t in trials:
-        third = parameter.third(t.params[parameter.name])
-        thirds[third] = max(thirds.get(third, 0.0), t.value)
+             f"(the recipe: {_fmt(parameter, parameter.default)}), from {_trials(len(told))}"
+             f"{chance}"]
     low_edge, high_edge = parameter.edges()
-    best_third = parameter.third(value)
     for third, edge, side in ((0, low_edge, "below"), (2, high_edge, "above")):
-        if third != best_third and third in thirds and thirds[third] < best.value - FALLS_OFF:
+        there = [t.value for t in told if parameter.third(t.params[parameter.name]) == third]
+        if third != parameter.third(value) and there and noise.differ(max(there), best.value):
             words.append(f"validation accuracy falls off {side} {_fmt(parameter, edge)} "
-                         f"(best there {_pct(thirds[third])} vs {_pct(best.value)})")
-    if parameter.name == "width":
-        words.append(_capacity(trials))
-    elif parameter.default and value > parameter.default * 1.5:
-        words.append(f"higher than the recipe's {_fmt(parameter, parameter.default)} helps")
-    elif parameter.default and value < parameter.default / 1.5:
-        words.append(f"lower than the recipe's {_fmt(parameter, parameter.default)} helps")
-    else:
-        words.append("the recipe's value is about right")
+                         f"(best there {_pct(max(there))} vs {_pct(best.value)}, "
+                         f"{_trials(len(there))} there)")
+    words.append(_capacity(told, noise) if parameter.name == "width"
+                 else _verdict(parameter, told, best, noise))
     if importance is not None:
         words.append(f"importance {importance:.2f}")
     return "; ".join(words)
 
 
-def _capacity(trials: list) -> str:
+def _verdict(parameter: Parameter, trials: list, best, noise: Noise) -> str:
+    """Whether a value higher or lower than the recipe's did better than the trials near it."""
+    recipe = parameter.clamp(parameter.default)  # the value the recipe's trial ran
+    low, high = recipe / NEAR, recipe * NEAR
+    value = best.params[parameter.name]
+    near = [t.value for t in trials if low <= t.params[parameter.name] <= high]
+    if low <= value <= high:
+        return f"the recipe's value is about right (the best trial is one of {len(near)} near it)"
+    side = "higher" if value > high else "lower"
+    away = [t for t in trials if (t.params[parameter.name] > high if side == "higher"
+                                  else t.params[parameter.name] < low)]
+    claim = f"{side} than the recipe's {_fmt(parameter, parameter.default)}"
+    if not near:
+        return f"cannot tell yet whether {claim} helps (no trial near it)"
+    evidence = (f"{_pct(best.value)} vs {_pct(max(near))} near it; {_trials(len(away))} "
+                f"{side}, {len(near)} near")
+    if noise.differ(best.value, max(near)):
+        return f"{claim} helps ({evidence})"
+    return (f"cannot tell yet whether {claim} helps ({evidence}: "
+            f"{noise.within(best.value, max(near))})")
+
+
+def _capacity(trials: list, noise: Noise) -> str:
     """Whether wider networks did better than the book's width (1.0) or narrower."""
     if not _both_sides_of_the_book(trials):
         return "capacity cannot be told: the trials did not try both sides of 1.0x"
-    best_wide = max((t for t in trials if t.params["width"] > 1.0), key=lambda t: t.value)
-    gain = best_wide.value - max(t.value for t in trials if t.params["width"] <= 1.0)
-    if gain >= GAINS:
+    wide = [t for t in trials if t.params["width"] > 1.0]
+    best_wide = max(wide, key=lambda t: t.value)
+    narrow = max(t.value for t in trials if t.params["width"] <= 1.0)
+    gain = best_wide.value - narrow
+    counts = f"{_trials(len(wide))} wider, {len(trials) - len(wide)} at 1.0x or narrower"
+    if not noise.differ(best_wide.value, narrow):
+        return (f"cannot tell yet whether capacity limits (wider {_points(gain)} at best, "
+                f"{noise.within(best_wide.value, narrow)}; {counts})")
+    if gain > 0:
         return (f"{best_wide.params['width']:g}x gains {100 * gain:.1f} points over the best "
-                "at 1.0x or narrower: capacity was limiting")
+                f"at 1.0x or narrower: capacity was limiting ({counts})")
     return (f"wider gains nothing ({_points(gain)} at best): capacity is not what limits "
-            "at this budget")
+            f"at this budget ({counts})")
 
 
 def importances(study, trials: list) -> dict:
@@ -129,9 +192,9 @@ def importances(study, trials: list) -> dict:
         return {}
 
 
-def summary(study, parameters: list[Parameter], total: int, epochs: int) -> str:
+def summary(study, parameters: list[Parameter], total: int, epochs: int, noise: Noise) -> str:
     """The study in plain words: progress, cost, the best trial against the recipe's
-    settings at the same budget, and the four answers."""
+    settings at the same budget, the noise of the validation set, and the four answers."""
     done, full = finished(study), complete(study)
     lines = [f"study {study.study_name}: {len(done)} of {total} trials finished "
              f"({len(full)} complete, {len(done) - len(full)} pruned)"]
@@ -154,35 +217,42 @@ def summary(study, parameters: list[Parameter], total: int, epochs: int) -> str:
         if base is not None:
             moved = [p.name for p in parameters if p.clamp(p.default) != p.default]
             note = f", with {', '.join(moved)} moved into the searched range" if moved else ""
+            same = "" if noise.differ(best.value, base.value) else \
+                f", {noise.within(best.value, base.value)}"
             lines.append(f"the recipe's settings (trial {base.number}{note}): "
                          f"{_pct(base.value)}; the best trial gains "
                          f"{_points(best.value - base.value)} at the same budget "
-                         f"({epochs} epoch(s) a trial)")
+                         f"({epochs} epoch(s) a trial){same}")
     compared, epoch = comparable(study, epochs)
     weights = importances(study, full) if epoch == epochs else {}
     lines.append("")
+    p = max((t.value for t in compared), default=0.5)
+    lines.append(f"noise: {noise.images:,} validation images tell apart accuracies near "
+                 f"{_pct(p)} only {100 * noise.margin(p, p):.1f} points or more apart (twice the "
+                 f"standard error of a difference); chance is {_pct(1 / noise.classes)}")
     if epoch < epochs:
         lines.append(f"(only {len(full)} trials are complete: the answers compare the "
                      f"{len(compared)} trials that reached epoch {epoch} of {epochs} by their "
                      f"validation accuracy then, a lower budget than the full runs)")
     for parameter in parameters:
-        line = answer(parameter, compared, weights.get(parameter.name))
+        line = answer(parameter, compared, weights.get(parameter.name), noise)
         if parameter.name == "width" and not _both_sides_of_the_book(compared):
             # No complete trial was wider than the book (or none narrower): compare them
             # where both sides were still running.
             wide, at = comparable(study, epochs, _both_sides_of_the_book)
             if _both_sides_of_the_book(wide):
-                line = (f"{answer(parameter, wide, None)} (compared after epoch {at} of "
+                line = (f"{answer(parameter, wide, None, noise)} (compared after epoch {at} of "
                         f"{epochs}, the last that trials on both sides of 1.0x reached)")
         lines.append(line)
     return "\n".join(lines) + "\n"
 
 
-def write(study, folder: str, parameters: list[Parameter], total: int, epochs: int) -> str:
+def write(study, folder: str, parameters: list[Parameter], total: int, epochs: int,
+          noise: Noise) -> str:
     """Writes trials.csv, the plots and answers.txt in `folder`; returns the answers."""
     _write_csv(study, os.path.join(folder, "trials.csv"), parameters)
     _plots(study, folder, complete(study))
-    text = summary(study, parameters, total, epochs)
+    text = summary(study, parameters, total, epochs, noise)
     atomic.write_text(os.path.join(folder, "answers.txt"),
                       f"{text}\nwritten {datetime.now():%Y-%m-%d %H:%M}\n")
     return text

@@ -18,6 +18,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPTS = {"cifar10": ("train_cifar10.py", "cifar10_config.py"),
            "tinyimagenet": ("train_tinyimagenet.py", "tiny_imagenet_config.py")}
 
+HOLDOUT = 5000  # CIFAR-10 training images held out for validation unless --holdout is given
+# Each dataset's classes, and the images of the split its trials validate on when they hold
+# none out: CIFAR-10's test split (--holdout 0), Tiny ImageNet's val split (50 a class).
+CLASSES = {"cifar10": 10, "tinyimagenet": 200}
+SPLIT = {"cifar10": 10_000, "tinyimagenet": 10_000}
+
 # The question each parameter answers, in the order they are asked.
 QUESTIONS = {"lr": "learning rate", "regularisation": "regularisation", "dropout": "dropout",
              "width": "capacity (width)"}
@@ -74,6 +80,26 @@ def script(dataset: str) -> str:
     return path
 
 
+def flag_value(words: list[str], flag: str) -> str | None:
+    """The value `words` (a command line) give `flag` last, as `--flag V` or `--flag=V`."""
+    found = None
+    for i, word in enumerate(words):
+        if word.startswith(flag + "="):
+            found = word.split("=", 1)[1]
+        elif word == flag and i + 1 < len(words):
+            found = words[i + 1]
+    return found
+
+
+def validation(dataset: str, script_flags: list[str]) -> tuple[int, int]:
+    """(the images each trial is validated on, the classes) under the flags after `--`."""
+    images = 0
+    if dataset == "cifar10":  # the only script with --holdout
+        held_out = flag_value(script_flags, "--holdout")
+        images = HOLDOUT if held_out is None else int(held_out)
+    return images or SPLIT[dataset], CLASSES[dataset]
+
+
 def config(dataset: str):
     """The dataset script's defaults, config/<dataset>_config.py, read as the script reads it."""
     path = os.path.join(ROOT, "config", SCRIPTS[dataset][1])
@@ -107,6 +133,8 @@ def check_range(name: str, bounds, log: bool = False, below_one: bool = False) -
     """`bounds` as (low, high), or a UserError naming `--{name}-range`."""
     low, high = bounds
     flag = f"--{name}-range {low:g} {high:g}"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UserError(f"{flag}: both values must be finite numbers")
     if not low <= high:
         raise UserError(f"{flag}: the first value must not be above the second")
     if log and low <= 0:

@@ -10,7 +10,9 @@ resumed, never lost and never run twice.
 
 import contextlib
 import fcntl
+import json
 import os
+import re
 import socket
 import time
 
@@ -18,6 +20,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.trial import TrialState
 
+from pyimagesearch import atomic
 from pyimagesearch.errors import UserError
 
 JOURNAL = "study.journal"  # in the study folder, without --storage
@@ -37,6 +40,84 @@ def storage(folder: str, url: str | None):
                 from None
     path = os.path.join(folder, JOURNAL)
     return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def folder_of(output: str, name: str, default: str) -> str:
+    """Where study `name` keeps its trials (trial_NNN) and results: `output` itself for the
+    `default` name (the layout of every study before names had folders), else
+    `output`/`name`, so studies sharing a journal never share a trial folder.
+
+    Raises:
+        UserError: `name` cannot be a folder of its own.
+    """
+    if name == default:
+        return output
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or re.fullmatch(r"trial_\d+", name) \
+            or os.path.isfile(os.path.join(output, name)):
+        raise UserError(f"--study-name {name!r}: the study's trials go in --output/{name}/, so "
+                        "its name must be a folder name of letters, digits, '.', '_' and '-' "
+                        "that is not trial_NNN or a file there")
+    return os.path.join(output, name)
+
+
+def _whole_record(line: bytes) -> bool:
+    try:
+        return line.endswith(b"\n") and isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        return False
+
+
+def _salvage(line: bytes) -> tuple[bytes, bytes]:
+    """(what to keep, what to set aside) of a journal line that is no whole record: a record
+    cut mid-line, with the whole record that a later append glued onto it, if any."""
+    if line.endswith(b"\n"):
+        start = line.find(b"{", 1)
+        while start > 0:
+            if _whole_record(line[start:]):
+                return line[start:], line[:start]
+            start = line.find(b"{", start + 1)
+    return b"", line
+
+
+def set_aside_cut_records(path: str) -> tuple[str, int] | None:
+    """Repairs the journal file at `path` before Optuna reads it, and says what it set aside.
+
+    A process killed (or a disk that filled up) while it appended a record leaves that record
+    cut mid-line; Optuna then glues the next record onto it, and every later read fails. Each
+    line that is not a whole JSON record is taken out: the part before a whole record glued
+    onto it, or all of it (a last line without its newline was never complete). The bytes
+    taken out are kept in `<path>.cut-<time>` beside it; every whole record stays, in order.
+    Done under Optuna's own lock of the journal, so no worker appends meanwhile.
+
+    Returns:
+        (the file the cut bytes were kept in, how many bytes), or None: nothing was cut.
+    """
+    if not os.path.exists(path):
+        return None
+    lock = JournalFileOpenLock(path)
+    lock.acquire()
+    try:
+        with open(path, "rb") as f:
+            lines = [line + b"\n" for line in f.read().split(b"\n")]
+        lines[-1] = lines[-1][:-1]  # the text after the last newline: b"" in a whole file
+        kept, cut = [], []
+        for line in filter(None, lines):
+            whole, aside = (line, b"") if _whole_record(line) else _salvage(line)
+            kept.append(whole)
+            if aside:
+                cut.append(aside.rstrip(b"\n") + b"\n")
+        if not cut:
+            return None
+        aside_path = f"{path}.cut-{time.strftime('%Y%m%d-%H%M%S')}"
+        while os.path.exists(aside_path):  # a second repair within the second
+            aside_path += "+"
+        with atomic.atomic_path(aside_path) as tmp, open(tmp, "wb") as f:
+            f.write(b"".join(cut))
+        with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(b"".join(kept))
+    finally:
+        lock.release()
+    return aside_path, sum(len(c) for c in cut)
 
 
 def open_study(storage, name: str, sampler, pruner, baseline: dict | None):
