@@ -214,7 +214,7 @@ def main(argv=None) -> int:
                                _sampler(optuna, args.seed, 0), pruner, baseline)
     _check_same_study(study, _settings(args, parameters, extra), args.storage or folder)
     worker = studies.Worker(study, args.trials,
-                            None if args.storage else os.path.join(folder, ".claim.lock"))
+                            None if args.storage else os.path.join(folder, studies.CLAIM_LOCK))
     trials_in = "" if home == folder else f" (its trials and results in {home})"
     print(f"study {study.study_name} in {args.storage or folder}{trials_in}: {args.trials} "
           f"trials of {args.epochs} epoch(s), {args.pruner} pruning", flush=True)

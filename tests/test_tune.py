@@ -406,10 +406,10 @@ def test_a_second_study_in_the_same_output_has_its_own_trial_folders(tmp_path, c
     assert tune.main(argv) == 0
     first = (out / "trial_000" / "train.log").read_text()
     assert tune.main(["--study-name", "other", *argv]) == 0
-    assert "its trials and results in " + str(out / "other") in capsys.readouterr().out
     assert (out / "trial_000" / "train.log").read_text() == first  # untouched
     assert f"--output {out / 'other' / 'trial_000'} " in \
         (out / "other" / "trial_000" / "train.log").read_text()
+    assert "its trials and results in " + str(out / "other") in capsys.readouterr().out
     assert (out / "answers.txt").read_text().startswith("study cifar10: 1 of 1")
     assert (out / "other" / "answers.txt").read_text().startswith("study other: 1 of 1")
     with open(out / "other" / "trials.csv") as f:
@@ -435,9 +435,16 @@ def test_the_same_command_continues_a_study_whose_journal_was_cut(tmp_path, cifa
     whole = journal.read_bytes()
     last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]  # trial 1 told complete, by a process gone
     kept = len(whole) - 1 - len(last)
-    journal.write_bytes(whole[:kept + len(last) // 2])  # what kill -9 mid-append leaves
+    # What kill -9 mid-append leaves: half a record, and Optuna's lock of the journal held.
+    journal.write_bytes(whole[:kept + len(last) // 2])
+    lock = out / "study.journal.lock"
+    lock.touch()
+    os.utime(lock, (time.time() - 60, time.time() - 60))
     _fake_trials(monkeypatch)
+    began = time.time()
     assert tune.main(argv) == 0
+    assert time.time() - began < studies.STALE_LOCK  # not Optuna's 30 s wait for the lock
+    assert not lock.exists()
     printed = capsys.readouterr().out
     cut = list(out.glob("study.journal.cut-*"))
     assert len(cut) == 1 and cut[0].read_bytes() == last[:len(last) // 2] + b"\n"

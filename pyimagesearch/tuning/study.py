@@ -24,6 +24,8 @@ from pyimagesearch import atomic
 from pyimagesearch.errors import UserError
 
 JOURNAL = "study.journal"  # in the study folder, without --storage
+CLAIM_LOCK = ".claim.lock"  # beside it: the workers sharing the folder take turns through it
+STALE_LOCK = 30.0          # seconds: Optuna's grace period for a journal lock never released
 STALE_AFTER = 120.0        # seconds without a heartbeat before another machine takes over
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 ACTIVE = (*TAKEN, TrialState.WAITING)  # a waiting trial (the recipe's) is someone's next
@@ -79,6 +81,21 @@ def _salvage(line: bytes) -> tuple[bytes, bytes]:
     return b"", line
 
 
+@contextlib.contextmanager
+def flocked(path: str | None):
+    """Holds an exclusive lock of the file at `path` (made if need be) while the block runs;
+    no lock for None."""
+    if path is None:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def set_aside_cut_records(path: str) -> tuple[str, int] | None:
     """Repairs the journal file at `path` before Optuna reads it, and says what it set aside.
 
@@ -87,7 +104,11 @@ def set_aside_cut_records(path: str) -> tuple[str, int] | None:
     line that is not a whole JSON record is taken out: the part before a whole record glued
     onto it, or all of it (a last line without its newline was never complete). The bytes
     taken out are kept in `<path>.cut-<time>` beside it; every whole record stays, in order.
-    Done under Optuna's own lock of the journal, so no worker appends meanwhile.
+
+    Done under Optuna's own lock of the journal, so no worker appends meanwhile; a lock that
+    the killed process left (older than `STALE_LOCK`: an append takes milliseconds) is
+    released first, as Optuna would after its 30 s wait, while the workers starting here take
+    turns through `CLAIM_LOCK`.
 
     Returns:
         (the file the cut bytes were kept in, how many bytes), or None: nothing was cut.
@@ -95,28 +116,37 @@ def set_aside_cut_records(path: str) -> tuple[str, int] | None:
     if not os.path.exists(path):
         return None
     lock = JournalFileOpenLock(path)
-    lock.acquire()
-    try:
-        with open(path, "rb") as f:
-            lines = [line + b"\n" for line in f.read().split(b"\n")]
-        lines[-1] = lines[-1][:-1]  # the text after the last newline: b"" in a whole file
-        kept, cut = [], []
-        for line in filter(None, lines):
-            whole, aside = (line, b"") if _whole_record(line) else _salvage(line)
-            kept.append(whole)
-            if aside:
-                cut.append(aside.rstrip(b"\n") + b"\n")
-        if not cut:
-            return None
-        aside_path = f"{path}.cut-{time.strftime('%Y%m%d-%H%M%S')}"
-        while os.path.exists(aside_path):  # a second repair within the second
-            aside_path += "+"
-        with atomic.atomic_path(aside_path) as tmp, open(tmp, "wb") as f:
-            f.write(b"".join(cut))
-        with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
-            f.write(b"".join(kept))
-    finally:
-        lock.release()
+    with flocked(os.path.join(os.path.dirname(path), CLAIM_LOCK)):
+        with contextlib.suppress(OSError, RuntimeError):  # no lock file; released meanwhile
+            if time.time() - os.stat(path + ".lock").st_mtime > STALE_LOCK:  # the lock's file
+                lock.release()
+        lock.acquire()
+        try:
+            return _set_aside(path)
+        finally:
+            lock.release()
+
+
+def _set_aside(path: str) -> tuple[str, int] | None:
+    """`set_aside_cut_records` once the journal is locked."""
+    with open(path, "rb") as f:
+        lines = [line + b"\n" for line in f.read().split(b"\n")]
+    lines[-1] = lines[-1][:-1]  # the text after the last newline: b"" in a whole file
+    kept, cut = [], []
+    for line in filter(None, lines):
+        whole, aside = (line, b"") if _whole_record(line) else _salvage(line)
+        kept.append(whole)
+        if aside:
+            cut.append(aside.rstrip(b"\n") + b"\n")
+    if not cut:
+        return None
+    aside_path = f"{path}.cut-{time.strftime('%Y%m%d-%H%M%S')}"
+    while os.path.exists(aside_path):  # a second repair within the second
+        aside_path += "+"
+    with atomic.atomic_path(aside_path) as tmp, open(tmp, "wb") as f:
+        f.write(b"".join(cut))
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(b"".join(kept))
     return aside_path, sum(len(c) for c in cut)
 
 
@@ -176,22 +206,10 @@ class Worker:
         self.identity = me()
         self.last_beat = 0.0
 
-    @contextlib.contextmanager
-    def _locked(self):
-        if self.lock_path is None:
-            yield
-            return
-        with open(self.lock_path, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
     def next_trial(self) -> tuple[optuna.Trial | None, bool]:
         """(the trial to run, whether it was taken over from a worker that is gone), or
         (None, False) when the study holds all its trials."""
-        with self._locked():
+        with flocked(self.lock_path):
             trials = self.study.get_trials(deepcopy=False)
             now = time.time()
             for frozen in trials:
