@@ -38,7 +38,7 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=random_seed, default=config.SPLIT_SEED,
                         help="random_state of the stratified test split")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                        help="threads decoding JPEGs")
+                        help="threads decoding JPEGs (default: one a CPU core)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) images that cannot be decoded (unreadable, "
                              "truncated or damaged) instead of stopping with an error that "

@@ -35,12 +35,16 @@ def measure(backend: str, precision: str, steps: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      allow_abbrev=False)
     parser.add_argument("--steps", type=int, default=15, help="timed training steps")
     parser.add_argument("--child", choices=PRECISIONS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     if args.child:
         import keras
 

@@ -13,7 +13,7 @@ import shutil
 import sys
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("source", help="a folder holding cifar-10-batches-py/")
     parser.add_argument("target", help="the folder to write cifar-10-batches-py/ in")
@@ -21,7 +21,11 @@ def main(argv=None) -> int:
                         help="training images kept from each of the 5 batch files")
     parser.add_argument("--test", type=int, default=None,
                         help="test images kept (default: all 10,000)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     src = os.path.join(args.source, "cifar-10-batches-py")
     dst = os.path.join(args.target, "cifar-10-batches-py")
     os.makedirs(dst, exist_ok=True)

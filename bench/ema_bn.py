@@ -35,12 +35,16 @@ def recalibrate(model, batches) -> int:
     return len(norms)
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("model", help="a .keras model trained by train_cifar10.py")
     parser.add_argument("--data", required=True, help="CIFAR-10, as train_cifar10.py --data")
     parser.add_argument("--batches", type=int, default=100, help="training batches of 256")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     from pyimagesearch import startup
 

@@ -42,16 +42,20 @@ def _latency(predictor, images: np.ndarray, batch: int, warmup: int, repeats: in
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.split(
-        "\n\n")[0])
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.export",
+                                     description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("run", help="a finished CIFAR-10 or Tiny ImageNet run folder")
     parser.add_argument("--images", type=int, help="test images for accuracy (default: all)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--batch-repeats", type=int, default=50)
     parser.add_argument("--json", help="also write the table here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     from pyimagesearch import export, startup
 

@@ -132,7 +132,7 @@ def describe() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("dataset", choices=list(RUNS))
     parser.add_argument("--data", required=True, help="cifar-10-images.zip (with "
@@ -145,6 +145,11 @@ def main(argv=None) -> int:
                         help="runs at once on the GPU; the next starts when one ends")
     parser.add_argument("--append", default="", help="flags added to every run")
     parser.add_argument("--work", default="/tmp/gpu_runs", help="data and run folders")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = get_args_parser()
     args = parser.parse_args(argv)
     runs = RUNS[args.dataset]
     unknown = sorted(set(args.runs or []) - set(runs))

@@ -80,7 +80,7 @@ def time_writes(paths, repeats: int) -> float:
     return statistics.median(seconds)
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--run", help="a run folder to time instead of the made-up one (its "
                                       "files are copied; the folder is not changed)")
@@ -89,7 +89,11 @@ def main(argv=None) -> int:
                              "mean from its timeline, or 170, a CIFAR-10 epoch of the fast "
                              "recipe on a 2-core bf16 CPU)")
     parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     from pyimagesearch import atomic
     from pyimagesearch.io.runfiles import RunPaths
 

@@ -401,7 +401,7 @@ def table(r: dict) -> str:
     return head + "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      allow_abbrev=False)
     parser.add_argument("--tiny-zip", default=DEFAULT_ZIP,
@@ -421,7 +421,11 @@ def main(argv=None) -> int:
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--way", choices=("ours", "classic"), help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=("mini", "deeper"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     if args.part:  # a child process: one part, its figures as the last line
         result = PARTS[args.part](args)

@@ -18,13 +18,17 @@ import sys
 import tarfile
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("source", help="a tiny-imagenet-200 folder (the unzipped download)")
     parser.add_argument("target", help="the folder to write the smaller layout in")
     parser.add_argument("--classes", type=int, default=10, help="how many classes to keep")
     parser.add_argument("--tar", help="also write the layout, images included, to this .tar.gz")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     with open(os.path.join(args.source, "wnids.txt")) as f:
         wnids = [line.strip() for line in f if line.strip()][:args.classes]
     os.makedirs(os.path.join(args.target, "val", "images"), exist_ok=True)
