@@ -42,6 +42,13 @@ OTHER_PROGRAMS = {
     "pip", "tar", "mkdir", "tensorboard", "sudo", "apt-get", "unzip", ".", "source", "cd",
     "mkdocs",
 }
+# Flags the pages name that are not this project's, or not flags of it on purpose.
+OTHER_FLAGS = {
+    "--logdir",  # tensorboard's
+    "--strict",  # mkdocs build's
+    "--xla_force_host_platform_device_count",  # in XLA_FLAGS
+    "--epoch",  # the typo the docs show being refused (flags must be typed whole)
+}
 PYTHONS = {"python", "python3"}
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}  # `console`: only the lines after `$ `
 
@@ -158,7 +165,7 @@ def command_lines(markdown: str) -> tuple[list[tuple[int, list[str], bool]], lis
     Every command of a shell code block (`bash`, `sh`, `shell`; in `console` blocks the
     lines after `$ `), and every inline code span that begins with `python` or `python3`
     (parse is False for a span that only names a command, without flags). A line of another
-    code block that begins with `python ` or `$ ` cannot be checked.
+    code block, fenced or indented, that begins with `python ` or `$ ` cannot be checked.
     """
     found, unseen = [], []
     for block in _FENCE.finditer(markdown):
@@ -179,6 +186,10 @@ def command_lines(markdown: str) -> tuple[list[tuple[int, list[str], bool]], lis
                 line = line[2:] if console else line
                 found += [(number, words, True) for words in simple_commands(line)]
     prose = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), markdown)
+    for number, line in enumerate(prose.splitlines(), 1):
+        if re.match(r"( {4,}|\t)(python3? |\$ )", line):  # an indented code block
+            unseen.append(f"line {number}: a command outside a shell code block (put it in a "
+                          f"```bash block): {line.strip()}")
     for span in _INLINE.finditer(prose):
         text = " ".join(span.group(1).split())
         if not _COMMAND.match(text):
@@ -194,6 +205,21 @@ def command_lines(markdown: str) -> tuple[list[tuple[int, list[str], bool]], lis
         named_only = len(words) == 2 or (len(words) == 3 and words[1] == "-m")
         found.append((number, words, not named_only))
     return found, unseen
+
+
+def known_flags() -> set[str]:
+    """Every flag of every registered command."""
+    return {flag for command in PARSERS for action in get_parser(command)._actions
+            for flag in action.option_strings}
+
+
+def named_flags(markdown: str) -> list[tuple[int, str]]:
+    """The `--flags` a page names outside its shell code blocks (in the text, inline code,
+    output), with their line: each must be a flag of some command, or in OTHER_FLAGS."""
+    text = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n") if m["lang"] in SHELL_BLOCKS
+                      else m.group(0), markdown)
+    return [(_line(text, m.start()), m.group(0))
+            for m in re.finditer(r"(?<![\w/-])--[a-z][\w-]*", text)]
 
 
 def check_markdown(markdown: str) -> list[str]:
