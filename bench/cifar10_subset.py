@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes a CIFAR-10 of the first N training images of each batch file (and the whole test
-set), in the official python layout, for short experiments (README: Results, the ablation; the diagnosis's real histories).
+set), in the official python layout, for short experiments (docs/results.md: the
+ablation; the diagnosis's real histories).
 
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar10k --per-batch 2000
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar2k --per-batch 400 --test 2000
