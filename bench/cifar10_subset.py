@@ -7,15 +7,17 @@ ablation; the diagnosis's real histories).
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar2k --per-batch 400 --test 2000
 """
 
-import argparse
 import os
 import pickle
 import shutil
 import sys
 
+from pyimagesearch.cli import ArgumentParser
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.cifar10_subset",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a folder holding cifar-10-batches-py/")
     parser.add_argument("target", help="the folder to write cifar-10-batches-py/ in")
     parser.add_argument("--per-batch", type=int, default=2000,

@@ -10,10 +10,11 @@ recomputing every batch-norm layer's statistics as the exact mean over `--batche
 training batches (forward passes in training mode; no weight changes), and prints both.
 """
 
-import argparse
 import sys
 
 import numpy as np
+
+from pyimagesearch.cli import ArgumentParser
 
 
 def recalibrate(model, batches) -> int:
@@ -35,8 +36,9 @@ def recalibrate(model, batches) -> int:
     return len(norms)
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.ema_bn",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a .keras model trained by train_cifar10.py")
     parser.add_argument("--data", required=True, help="CIFAR-10, as train_cifar10.py --data")
     parser.add_argument("--batches", type=int, default=100, help="training batches of 256")
