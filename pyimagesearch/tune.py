@@ -47,7 +47,8 @@ def get_args_parser() -> ArgumentParser:
                         help="each trial's budget (its LR schedule runs over these epochs)")
     parser.add_argument("--recipe", choices=RECIPES, default="fast",
                         help="the recipe every trial starts from; its settings are trial 0")
-    parser.add_argument("--output", help="the study folder (default: output/tune_DATASET)")
+    parser.add_argument("--output", metavar="FOLDER",
+                        help="the study folder (default: output/tune_DATASET)")
     parser.add_argument("--storage", metavar="URL",
                         help="a database for the study (e.g. postgresql://user@host/db) so "
                              "machines that share no folder work on one study (default: the "

@@ -33,7 +33,8 @@ RESUMABLE = "interrupted; rerun the same command to continue from the last check
 
 def add_training_arguments(parser: ArgumentParser, config) -> None:
     """Adds the flags every training script shares, their defaults from `config`."""
-    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
+    parser.add_argument("--output", default=config.OUTPUT, metavar="FOLDER",
+                        help="folder for the run's files")
     parser.add_argument("--recipe", choices=RECIPES, default=getattr(config, "RECIPE", "classic"),
                         help="classic: the published recipe (the defaults shown); fast: a modern "
                              "recipe for the same network (warm-up and decay per batch, label "
