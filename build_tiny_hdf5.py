@@ -29,16 +29,16 @@ SPLITS = ("train", "val", "test")
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(description="Build the Tiny ImageNet-200 HDF5 files "
                                         "(defaults: config/tiny_imagenet_config.py).")
-    parser.add_argument("--dataset-dir", default=config.DATASET_DIR,
+    parser.add_argument("--dataset-dir", default=config.DATASET_DIR, metavar="FOLDER",
                         help="the tiny-imagenet-200 folder of the unzipped download")
-    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR, metavar="FOLDER",
                         help="folder for train.hdf5, val.hdf5, test.hdf5 and mean.json")
     parser.add_argument("--test-per-class", type=positive_int, default=config.TEST_PER_CLASS,
                         help="training images per class carved out as the test split")
     parser.add_argument("--seed", type=random_seed, default=config.SPLIT_SEED,
                         help="random_state of the stratified test split")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                        help="threads decoding JPEGs")
+                        help="threads decoding JPEGs (default: one a CPU core)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) images that cannot be decoded (unreadable, "
                              "truncated or damaged) instead of stopping with an error that "

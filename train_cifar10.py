@@ -24,9 +24,10 @@ from pyimagesearch.training.flags import RESUMABLE, add_training_arguments
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(description="Train MiniGoogLeNet on CIFAR-10 (defaults: the "
                                         "published recipe, config/cifar10_config.py).")
-    parser.add_argument("--data", default=config.DATA,
+    parser.add_argument("--data", default=config.DATA, metavar="PATH",
                         help="cifar-10-python.tar.gz, a cifar-10-batches-py/ folder, or a folder "
-                             "holding either; by default the official archive is downloaded")
+                             "holding either (default: the official archive, downloaded once "
+                             "into ~/.keras/datasets)")
     add_training_arguments(parser, config)
     parser.add_argument("--momentum", type=fraction, default=config.MOMENTUM,
                         help="SGD momentum (0 to below 1)")

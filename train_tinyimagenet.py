@@ -36,7 +36,7 @@ def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(description="Train DeeperGoogLeNet on Tiny ImageNet-200 (defaults: "
                                         "the public 57.3% rank-1 recipe, "
                                         "config/tiny_imagenet_config.py).")
-    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR, metavar="FOLDER",
                         help="folder with train.hdf5, val.hdf5, test.hdf5 and mean.json")
     add_training_arguments(parser, config)
     parser.add_argument("--reg", type=non_negative_float, default=config.REG,

@@ -18,6 +18,8 @@ import os
 import subprocess
 import sys
 
+from pyimagesearch.cli import ArgumentParser
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
 PRECISIONS = ("off", "bf16")
@@ -35,12 +37,16 @@ def measure(backend: str, precision: str, steps: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.backends",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=15, help="timed training steps")
     parser.add_argument("--child", choices=PRECISIONS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     if args.child:
         import keras
 

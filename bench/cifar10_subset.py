@@ -1,27 +1,34 @@
 #!/usr/bin/env python3
 """Writes a CIFAR-10 of the first N training images of each batch file (and the whole test
-set), in the official python layout, for short experiments (README: Results, the ablation; the diagnosis's real histories).
+set), in the official python layout, for short experiments (docs/results.md: the
+ablation; the diagnosis's real histories).
 
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar10k --per-batch 2000
     python -m bench.cifar10_subset ~/data/cifar10 ~/data/cifar2k --per-batch 400 --test 2000
 """
 
-import argparse
 import os
 import pickle
 import shutil
 import sys
 
+from pyimagesearch.cli import ArgumentParser
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.cifar10_subset",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a folder holding cifar-10-batches-py/")
     parser.add_argument("target", help="the folder to write cifar-10-batches-py/ in")
     parser.add_argument("--per-batch", type=int, default=2000,
                         help="training images kept from each of the 5 batch files")
     parser.add_argument("--test", type=int, default=None,
                         help="test images kept (default: all 10,000)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     src = os.path.join(args.source, "cifar-10-batches-py")
     dst = os.path.join(args.target, "cifar-10-batches-py")
     os.makedirs(dst, exist_ok=True)

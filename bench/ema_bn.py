@@ -10,10 +10,11 @@ recomputing every batch-norm layer's statistics as the exact mean over `--batche
 training batches (forward passes in training mode; no weight changes), and prints both.
 """
 
-import argparse
 import sys
 
 import numpy as np
+
+from pyimagesearch.cli import ArgumentParser
 
 
 def recalibrate(model, batches) -> int:
@@ -35,12 +36,17 @@ def recalibrate(model, batches) -> int:
     return len(norms)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.ema_bn",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a .keras model trained by train_cifar10.py")
     parser.add_argument("--data", required=True, help="CIFAR-10, as train_cifar10.py --data")
     parser.add_argument("--batches", type=int, default=100, help="training batches of 256")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     from pyimagesearch import startup
 

@@ -13,7 +13,6 @@ as `predict` runs them). Prints a Markdown table and the machine; writes it as J
 with --json.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -22,6 +21,8 @@ import sys
 import time
 
 import numpy as np
+
+from pyimagesearch.cli import ArgumentParser
 
 FILES = [("Keras (.keras)", ".keras", None), ("ONNX float32", ".onnx", ["onnx"]),
          ("ONNX int8", "_int8.onnx", ["onnx", "--int8"]),
@@ -42,16 +43,22 @@ def _latency(predictor, images: np.ndarray, batch: int, warmup: int, repeats: in
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__.split(
-        "\n\n")[0])
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.export",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a finished CIFAR-10 or Tiny ImageNet run folder")
     parser.add_argument("--images", type=int, help="test images for accuracy (default: all)")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--batch-repeats", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=20, help="untimed calls first")
+    parser.add_argument("--repeats", type=int, default=200,
+                        help="timed calls of one image, whose median is reported")
+    parser.add_argument("--batch-repeats", type=int, default=50,
+                        help="timed calls of a batch of 64, whose median is reported")
     parser.add_argument("--json", help="also write the table here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     from pyimagesearch import export, startup
 

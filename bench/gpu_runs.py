@@ -132,19 +132,24 @@ def describe() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("dataset", choices=list(RUNS))
+    parser.add_argument("dataset", choices=list(RUNS), help="whose runs: CIFAR-10 or Tiny ImageNet")
     parser.add_argument("--data", required=True, help="cifar-10-images.zip (with "
                         "cifar10_from_images.py beside it), or a .tar.gz of Tiny ImageNet's layout")
     parser.add_argument("--out", required=True, help="where runs.tar.gz is written")
     parser.add_argument("--minutes", type=float, default=8.0,
-                        help="stop every run still going after this long")
+                        help="stop every run still going after this long (default: 8)")
     parser.add_argument("--runs", nargs="+", help="names in RUNS (default: all of the dataset's)")
     parser.add_argument("--parallel", type=int, default=3,
-                        help="runs at once on the GPU; the next starts when one ends")
+                        help="runs at once on the GPU; the next starts when one ends (default: 3)")
     parser.add_argument("--append", default="", help="flags added to every run")
-    parser.add_argument("--work", default="/tmp/gpu_runs", help="data and run folders")
+    parser.add_argument("--work", default="/tmp/gpu_runs", help="data and run folders (default: /tmp/gpu_runs)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = get_args_parser()
     args = parser.parse_args(argv)
     runs = RUNS[args.dataset]
     unknown = sorted(set(args.runs or []) - set(runs))

@@ -16,7 +16,6 @@ with it (after the last epoch), and prints the median of --repeats against
 --epoch-seconds (or the run's own mean epoch time from its timeline).
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from pyimagesearch.cli import ArgumentParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HISTORY = os.path.join(ROOT, "tests", "data", "histories", "minigooglenet_cifar10_tdevh.json")
@@ -80,16 +81,22 @@ def time_writes(paths, repeats: int) -> float:
     return statistics.median(seconds)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.report",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", help="a run folder to time instead of the made-up one (its "
                                       "files are copied; the folder is not changed)")
     parser.add_argument("--epoch-seconds", type=float, default=None,
                         help="an epoch's seconds to compare with (default: the run's own "
                              "mean from its timeline, or 170, a CIFAR-10 epoch of the fast "
                              "recipe on a 2-core bf16 CPU)")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args(argv)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="times each report is written, whose median is reported")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     from pyimagesearch import atomic
     from pyimagesearch.io.runfiles import RunPaths
 

@@ -32,6 +32,7 @@ import time
 import zipfile
 
 from pyimagesearch import startup  # noqa: F401  (TensorFlow's log level, before it loads)
+from pyimagesearch.cli import ArgumentParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -401,15 +402,16 @@ def table(r: dict) -> str:
     return head + "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.run",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny-zip", default=DEFAULT_ZIP,
-                        help="the Tiny ImageNet zip (official layout) to build and read")
+                        help="the Tiny ImageNet zip (official layout) to build and read (default: "
+                             "../shared/data/tiny-imagenet-200-subset.zip beside the clone)")
     parser.add_argument("--synthetic", action="store_true",
                         help="generated images in the official layout instead of --tiny-zip")
     parser.add_argument("--json", default=os.path.join(ROOT, "output", "bench.json"),
-                        help="where the figures are written")
+                        help="where the figures are written (default: output/bench.json)")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps a part")
     parser.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     parser.add_argument("--repeats", type=int, default=8, help="matmul repeats (best taken)")
@@ -421,7 +423,11 @@ def main(argv=None) -> int:
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--way", choices=("ours", "classic"), help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=("mini", "deeper"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
 
     if args.part:  # a child process: one part, its figures as the last line
         result = PARTS[args.part](args)

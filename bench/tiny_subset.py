@@ -12,19 +12,25 @@ JPEG headers that the files share, against 77.7 MiB zipped file by file.
         --tar .devdata/tiny-imagenet-200.tar.gz
 """
 
-import argparse
 import os
 import sys
 import tarfile
 
+from pyimagesearch.cli import ArgumentParser
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.tiny_subset",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a tiny-imagenet-200 folder (the unzipped download)")
     parser.add_argument("target", help="the folder to write the smaller layout in")
     parser.add_argument("--classes", type=int, default=10, help="how many classes to keep")
     parser.add_argument("--tar", help="also write the layout, images included, to this .tar.gz")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     with open(os.path.join(args.source, "wnids.txt")) as f:
         wnids = [line.strip() for line in f if line.strip()][:args.classes]
     os.makedirs(os.path.join(args.target, "val", "images"), exist_ok=True)

@@ -16,6 +16,34 @@ from pyimagesearch.errors import UserError
 from pyimagesearch.signals import Terminated
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that ends each flag's text with its default, where one means something.
+
+    Said once: not where the help already states it (`default:` in its text), not for a
+    required flag or a positional, not when there is none (None, False, an empty string), and
+    a flag that takes several values shows them as typed (`1e-06 10.0`, not a list).
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        # Python 3.9-3.11's BooleanOptionalAction appends its own; the rules below decide.
+        text = text.removesuffix(" (default: %(default)s)")
+        default = action.default
+        if ("default:" in text or "%(default)" in text or action.required
+                or not action.option_strings or default is argparse.SUPPRESS
+                or default is None or default is False or default == ""):
+            return text
+        if isinstance(action, argparse.BooleanOptionalAction):
+            shown = action.option_strings[0]  # on by default: the flag itself
+        elif action.nargs == 0:
+            return text  # store_true and friends: off unless typed
+        elif isinstance(default, (list, tuple)):
+            shown = " ".join(map(str, default))
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An `argparse.ArgumentParser` whose errors are one line (no usage dump).
 
@@ -29,7 +57,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.fixed_on_resume: set[str] = set()

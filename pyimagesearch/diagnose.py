@@ -29,8 +29,9 @@ def get_args_parser() -> ArgumentParser:
                                         "TrainingMonitor's, Keras's History.history) or a CSV log")
     parser.add_argument("--patience", type=positive_int, default=PATIENCE,
                         help="epochs a sign must last (the validation loss rising, a stall)")
-    parser.add_argument("--output", help="folder for <stem>_diagnosis.txt and .png (default: "
-                                         "the history's folder)")
+    parser.add_argument("--output", metavar="FOLDER",
+                        help="folder for <stem>_diagnosis.txt and .png (default: the history's "
+                             "folder)")
     return parser
 
 

@@ -47,7 +47,7 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int, default=64,
                         help="images per model call")
     parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1),
-                        help="threads decoding images")
+                        help="threads decoding images (default: one a CPU core, at most 8)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip (and count) files that cannot be read as images (not "
                              "images, truncated or damaged) instead of stopping before the "

@@ -26,7 +26,7 @@ def get_args_parser() -> ArgumentParser:
                                         "several runs, also compare them in one page.")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="a run folder (the --output of a training script)")
-    parser.add_argument("--compare", default="compare.html",
+    parser.add_argument("--compare", default="compare.html", metavar="HTML_FILE",
                         help="where the comparison of several runs goes")
     return parser
 

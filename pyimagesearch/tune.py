@@ -61,11 +61,12 @@ def get_args_parser() -> ArgumentParser:
                         help="each trial's budget (its LR schedule runs over these epochs)")
     parser.add_argument("--recipe", choices=RECIPES, default="fast",
                         help="the recipe every trial starts from; its settings are trial 0")
-    parser.add_argument("--output", help="the study folder (default: output/tune_DATASET)")
+    parser.add_argument("--output", metavar="FOLDER",
+                        help="the study folder (default: output/tune_DATASET)")
     parser.add_argument("--storage", metavar="URL",
                         help="a database for the study (e.g. postgresql://user@host/db) so "
-                             "machines that share no folder work on one study; default: the "
-                             "journal file study.journal in --output")
+                             "machines that share no folder work on one study (default: the "
+                             "journal file study.journal in --output)")
     parser.add_argument("--study-name", help="the study's name in the storage (default: the "
                                              "dataset); another name keeps its trials and "
                                              "results in --output/NAME")
@@ -76,13 +77,14 @@ def get_args_parser() -> ArgumentParser:
     ranges = parser.add_argument_group(
         "search ranges (default: the recipe's LR /10 to x5 and regularisation /10 to x10, "
         "both on a log scale)")
-    ranges.add_argument("--lr-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"))
+    ranges.add_argument("--lr-range", type=positive_float, nargs=2, metavar=("MIN", "MAX"),
+                        help="the learning rate")
     ranges.add_argument("--regularisation-range", type=positive_float, nargs=2,
                         metavar=("MIN", "MAX"),
                         help="the recipe's regulariser: L2 --reg where it has one, else "
                              "--weight-decay")
     ranges.add_argument("--dropout-range", type=float, nargs=2, metavar=("MIN", "MAX"),
-                        default=[0.0, 0.7])
+                        default=[0.0, 0.7], help="the dropout rate before the classifier")
     ranges.add_argument("--width-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                         default=[0.5, 1.5],
                         help="the width multiplier (capacity); in steps of 0.25 when both "

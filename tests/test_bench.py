@@ -87,8 +87,8 @@ def test_table_reports_ratios():
     assert "Test CPU, 2 cores (amx_bf16)" in text
 
 
-def test_readme_shows_the_bench_command():
-    with open(os.path.join(run.ROOT, "README.md"), encoding="utf-8") as f:
+def test_the_speed_page_shows_the_bench_command():
+    with open(os.path.join(run.ROOT, "docs", "speed.md"), encoding="utf-8") as f:
         assert "python -m bench.run" in f.read()
 
 

@@ -1,6 +1,7 @@
 import importlib
 
 import pytest
+from doc_commands import PARSERS, get_parser
 
 from pyimagesearch.cli import handle_user_errors
 from pyimagesearch.errors import UserError
@@ -152,3 +153,49 @@ def test_an_error_that_the_stop_caused_is_the_stop(capsys, restore_signals):
 
     with pytest.raises(ImportError):
         broken()
+
+
+@pytest.mark.parametrize("command", sorted(PARSERS))
+def test_every_help_reads_as_written_by_a_person(command):
+    """A default is said once and only where it means something: never "(default: None)"
+    or "(default: False)", never twice, never on a required flag or a positional."""
+    import argparse
+
+    parser = get_parser(command)
+    text = parser.format_help()
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: [" not in text  # several values are shown as typed, not as a list
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.help or action.help is argparse.SUPPRESS:
+            continue
+        said = formatter._expand_help(action)
+        assert said.count("default:") <= 1, said
+        if action.required or not action.option_strings:
+            assert "default:" not in said.replace(action.help, ""), said
+
+
+def test_help_shows_a_default_only_where_one_is_set():
+    import argparse
+
+    from pyimagesearch.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="x")
+    parser.add_argument("--epochs", type=int, default=70, help="epochs")
+    parser.add_argument("--output", help="folder (default: beside the model)")
+    parser.add_argument("--seed", type=int, help="seed")
+    parser.add_argument("--model", required=True, default="m.keras", help="model")
+    parser.add_argument("--force", action="store_true", help="start over")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                        help="flips")
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=False,
+                        help="Nesterov")
+    parser.add_argument("--range", type=float, nargs=2, default=[1e-6, 10.0], help="range")
+    parser.add_argument("--share", type=float, default=0.5, help="share of 100%%")
+    said = {a.dest: parser._get_formatter()._expand_help(a) for a in parser._actions[1:]}
+    assert said == {"epochs": "epochs (default: 70)",
+                    "output": "folder (default: beside the model)", "seed": "seed",
+                    "model": "model", "force": "start over",
+                    "flip": "flips (default: --flip)", "nesterov": "Nesterov",
+                    "range": "range (default: 1e-06 10.0)",
+                    "share": "share of 100% (default: 0.5)"}

@@ -111,7 +111,7 @@ def test_tensorflow_runs_the_fused_kernel(monkeypatch):
 
 
 def test_loads_without_this_package_as_keras_batch_norm(tmp_path):
-    """What the README tells users without pyimagesearch installed."""
+    """What docs/cifar10.md tells users without pyimagesearch installed."""
     import subprocess
     import sys
 

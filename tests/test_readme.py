@@ -17,3 +17,11 @@ def test_output_folder_is_empty_in_git():
     with open(os.path.join(ROOT, ".gitignore")) as f:
         ignored = f.read().splitlines()
     assert "output/*" in ignored and "!output/.gitkeep" in ignored
+
+
+def test_readme_is_a_front_page():
+    """What it is, the results, the two commands, the tour, the links: the rest is in docs/."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    assert len(readme.splitlines()) <= 200
+    assert "python -m pytest -q -m slow" in readme.splitlines()  # the long tests, as .ci/run

@@ -41,7 +41,7 @@ def suggest_lr(lrs, losses) -> dict:
     is a third of it, Smith's rule of thumb (2017, section 3.3: the best rate
     is usually within a factor of two of the largest that converges, and a
     third to a quarter of it is a safe start). On both networks here it
-    lands on the published recipes' rates (see the README). The rate of
+    lands on the published recipes' rates (docs/training-well.md). The rate of
     steepest descent of the smoothed loss is reported too.
 
     Returns:

@@ -172,7 +172,8 @@ class ArrayBatches(ShuffledBatches):
     Args:
         images: (N, ...) array, e.g. uint8 images.
         labels: (N,) integer labels.
-        batch_size, **kwargs: as for `ShuffledBatches`.
+        batch_size: images a batch, as for `ShuffledBatches`.
+        **kwargs: as for `ShuffledBatches`.
     """
 
     def __init__(self, images, labels, batch_size: int, **kwargs):

@@ -85,8 +85,7 @@ def start(distributed: bool, coordinator: str | None = None, num_processes: int 
     backend = keras.backend.backend()
     if backend != "jax":
         raise UserError(f"--distributed runs on the JAX backend only, not on {backend}; install "
-                        "JAX and run with KERAS_BACKEND=jax (README: 'More than one GPU or "
-                        "machine')")
+                        "JAX and run with KERAS_BACKEND=jax (docs/backends.md)")
     import jax
 
     if several:

@@ -33,7 +33,8 @@ RESUMABLE = "interrupted; rerun the same command to continue from the last check
 
 def add_training_arguments(parser: ArgumentParser, config) -> None:
     """Adds the flags every training script shares, their defaults from `config`."""
-    parser.add_argument("--output", default=config.OUTPUT, help="folder for the run's files")
+    parser.add_argument("--output", default=config.OUTPUT, metavar="FOLDER",
+                        help="folder for the run's files")
     parser.add_argument("--recipe", choices=RECIPES, default=getattr(config, "RECIPE", "classic"),
                         help="classic: the published recipe (the defaults shown); fast: a modern "
                              "recipe for the same network (warm-up and decay per batch, label "
@@ -103,8 +104,7 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
     group = parser.add_argument_group(
         "data-parallel training (JAX backend: KERAS_BACKEND=jax)",
         "--batch-size stays the global batch, split across every device of every process; "
-        "only process 0 writes files. The README's 'More than one GPU or machine' has the "
-        "commands.")
+        "only process 0 writes files. docs/backends.md has the commands.")
     group.add_argument("--distributed", action="store_true",
                        help="train on every device of this process (and of the other "
                             "processes, with the flags below or Keras's/JAX's environment "
@@ -127,8 +127,8 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
                         default=1 if sys.stdout.isatty() else 2,
                         help="Keras progress output: 0 silent, 1 a progress bar with ETA, 2 a "
-                             "line per epoch (the default when the output is not a terminal, "
-                             "e.g. redirected to a log)")
+                             "line per epoch (default: 1 on a terminal, 2 when the output goes "
+                             "to a file or a pipe)")
     parser.add_argument("--test", action=argparse.BooleanOptionalAction, default=True,
                         help="evaluate the final model on the test split (--no-test: leave the "
                              "test split unseen, as a hyperparameter search must)")
