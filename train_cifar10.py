@@ -65,7 +65,7 @@ def main(argv=None) -> int:
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
     paths = RunPaths(args.output, config.MODEL_NAME)
-    settled = run.check_before_keras(parser, argv, args, paths)
+    settled = run.check_before_keras(args, paths)
     (x_train, y_train), (x_test, y_test), class_names = load_cifar10(args.data)
     kept, held_out = holdout_and_subset(y_train, args.holdout, args.subset)
     (x_val, y_val) = (x_train[held_out], y_train[held_out]) if args.holdout else (x_test, y_test)
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     if args.evaluate:
         engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
         return 0
-    args, initial_epoch, checkpoint, lr = engine.prepare(parser, argv, args, paths, settled)
+    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled)
     validation = f"{len(x_val)} held out for validation, " if args.holdout else ""
     print(f"CIFAR-10: {len(x_train)} training, {validation}{len(x_test)} test images",
           flush=True)

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
 
     # What needs no Keras first, so a mistake costs no TensorFlow start-up.
     paths = RunPaths(args.output, config.MODEL_NAME)
-    settled = run.check_before_keras(parser, argv, args, paths)  # --resume: the run's --hdf5-dir
+    settled = run.check_before_keras(args, paths)  # --resume: the run's --hdf5-dir
     split = {name: os.path.join(args.hdf5_dir, f"{name}.hdf5") for name in ("train", "val", "test")}
     needed = ["test"] if args.evaluate else ["train", "val", "test"]
     check_hdf5_dir(args.hdf5_dir)
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     if args.evaluate:
         engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
         return 0
-    args, initial_epoch, checkpoint, lr = engine.prepare(parser, argv, args, paths, settled)
+    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled)
     augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
                            shear=args.shear, flip=args.flip)
     labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}

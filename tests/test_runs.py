@@ -110,3 +110,58 @@ def test_start_over_deletes_the_model_and_every_checkpoint(tmp_path):
     start_over(RunPaths(str(tmp_path), "minigooglenet_cifar10"))
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["checkpoints",
                                                             "minigooglenet_cifar10_args.json"]
+
+
+def test_parsed_settings_know_which_flags_were_typed():
+    """The engine learns what was typed from the settings, not from the parser and argv."""
+    import train_cifar10
+    from config import cifar10_config
+    from pyimagesearch.training import flags
+
+    args = flags.parse_args(train_cifar10.get_args_parser(),
+                            ["--recipe", "fast", "--lr", "0.3", "--output", "o"], cifar10_config)
+    assert args.typed == {"recipe", "lr", "output"}
+    assert {"momentum", "seed", "recipe", "holdout"} <= args.fixed_on_resume
+    assert args.lr == 0.3 and args.epochs == cifar10_config.FAST["epochs"]
+    # What _args.json records is the flags' values only.
+    assert "typed" not in vars(args) and "fixed_on_resume" not in vars(args)
+    assert json.loads(json.dumps(vars(args)))["lr"] == 0.3
+
+
+def _keras_zip(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+
+
+def test_settle_resumes_from_settings_alone(tmp_path):
+    """run.settle takes the resolved settings: on --resume the typed flags win, the others
+    come from the saved run, and a typed fixed flag with another value is refused."""
+    from pyimagesearch.errors import UserError
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training import run
+    from pyimagesearch.training.flags import Settings
+
+    paths = RunPaths(str(tmp_path), "m")
+    (tmp_path / "checkpoints").mkdir()
+    _keras_zip(tmp_path / "checkpoints" / "m_epoch_002.keras")
+    saved = {"epochs": 4, "lr": 0.1, "batch_size": 32, "seed": 1, "warmup_epochs": 0.0,
+             "tensorboard": False, "lr_restarts": {}}
+    (tmp_path / "m_args.json").write_text(json.dumps({"args": saved}))
+
+    def settings(typed, **values):
+        return Settings(typed=typed, fixed_on_resume={"seed"}, **{
+            **saved, "output": str(tmp_path), "resume": True, "force": False, **values})
+
+    args = settings({"resume", "epochs", "lr"}, epochs=6, lr=0.01, batch_size=64)
+    assert run.settle(args, paths) == (2, str(tmp_path / "checkpoints" / "m_epoch_002.keras"),
+                                       False)
+    assert args.epochs == 6  # typed: wins
+    assert args.batch_size == 32  # not typed: the saved run's
+    assert args.lr == 0.1 and args.lr_restarts == {"2": 0.01}  # the decay restarts at 0.01
+    with pytest.raises(UserError, match="--seed 1 there, 2 here"):
+        run.settle(settings({"resume", "seed"}, seed=2), paths)
+    # The same value untyped is not a change: it comes from the saved run.
+    assert run.settle(settings({"resume"}, seed=2), paths)[0] == 2

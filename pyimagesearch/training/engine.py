@@ -7,7 +7,6 @@ checkpoints, history, logs and diagnosis, and saves the final model;
 runs the learning-rate range test.
 """
 
-import argparse
 import contextlib
 import csv
 import importlib.util
@@ -31,12 +30,12 @@ from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
 from pyimagesearch.training import distributed, precision, recipes, run
 from pyimagesearch.io.runfiles import RunPaths
+from pyimagesearch.training.flags import Settings
 from pyimagesearch.training.run import where_to_resume
 from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
-def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
-            settled: tuple | None = None):
+def prepare(args: Settings, paths: RunPaths, settled: tuple | None = None):
     """`prepare_run` for training; for `--find-lr`, the precision and the test's LR schedule.
     Then seeds everything with `--seed`, if given, before any model is built.
 
@@ -50,21 +49,20 @@ def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, pat
         initial_epoch, checkpoint = 0, None
         learning_rate = lr_range.lr_schedule(start, end, args.find_lr_steps)
     else:
-        args, initial_epoch, checkpoint = prepare_run(parser, argv, args, paths, settled)
+        args, initial_epoch, checkpoint = prepare_run(args, paths, settled)
         learning_rate = args.lr
     if args.seed is not None:
         seed_everything(args.seed)
     return args, initial_epoch, checkpoint, learning_rate
 
 
-def batch_kwargs(args: argparse.Namespace) -> dict:
+def batch_kwargs(args: Settings) -> dict:
     """The training batches' `shard`/`multiple`: this process's part of every global batch;
     for `--find-lr`, every batch whole (the test reads each batch's loss)."""
     return {"multiple": args.batch_size} if args.find_lr else distributed.current().batch_kwargs()
 
 
-def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
-                paths: RunPaths, settled: tuple | None = None):
+def prepare_run(args: Settings, paths: RunPaths, settled: tuple | None = None):
     """Settles the run (`run.settle`) and its precision, before any data is read.
 
     First joins data-parallel training if `args` ask for it (`--distributed`,
@@ -83,7 +81,7 @@ def prepare_run(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
                                  args.process_id)
     try:
         initial_epoch, checkpoint, precision_typed = (
-            settled or run.settle(parser, argv, args, paths, writer=replicas.chief))
+            settled or run.settle(args, paths, writer=replicas.chief))
         distributed.check_batch_size(args.batch_size)
         _settle_precision(args, checkpoint, precision_typed)
         if args.force and not args.resume and replicas.chief:
@@ -108,7 +106,7 @@ def _agree_on_start(initial_epoch: int) -> None:
                     "done, by process); --output must be one folder that every process sees")
 
 
-def _settle_precision(args: argparse.Namespace, checkpoint: str | None,
+def _settle_precision(args: Settings, checkpoint: str | None,
                       typed: bool = False) -> None:
     """Sets `args.precision` and the Keras dtype policy: the checkpoint's, or the choice's.
 
@@ -235,7 +233,7 @@ def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPath
     return evaluate(model, data, class_names, paths, model_path, verbose)
 
 
-def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
+def write_settings(paths: RunPaths, args: Settings, **extra) -> None:
     """Writes the resolved settings and the software they ran on, atomically (process 0)."""
     if not distributed.current().chief:
         return
@@ -252,7 +250,7 @@ def write_settings(paths: RunPaths, args: argparse.Namespace, **extra) -> None:
 
 
 def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
-          args: argparse.Namespace, initial_epoch: int, title: str,
+          args: Settings, initial_epoch: int, title: str,
           checkpoint: str | None = None, class_names=None,
           **fit_kwargs) -> keras.callbacks.History:
     """`model.fit` with the run's LR schedule, checkpoints and monitor; saves the final model.
@@ -403,7 +401,7 @@ def _at(values: list | None, epoch: int):
     return values[epoch] if values is not None and epoch < len(values) else ""
 
 
-def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
+def poly_schedule(args: Settings) -> PolynomialDecay:
     """The run's LR schedule: `--lr`, `--epochs`, `--power`, `--warmup-epochs` and any
     `--resume --lr` restarts."""
     return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts,
@@ -423,7 +421,7 @@ def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:
 
 
 def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
-            args: argparse.Namespace, title: str) -> dict:
+            args: Settings, title: str) -> dict:
     """Runs the learning-rate range test and writes `_lr_find.json` and `_lr_find.png`.
 
     Args:

@@ -137,13 +137,37 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
                              "rank-5, report and confusion matrix in --output)")
 
 
-def parse_args(parser: ArgumentParser, argv, config):
-    """Parses `argv`; with `--recipe fast`, the flags not typed take the values of the
-    script's `config.FAST` (every typed flag still wins)."""
-    args = parser.parse_args(argv)
+class Settings(argparse.Namespace):
+    """A training run's resolved settings, what the engine below the scripts reads.
+
+    Every flag's value is an attribute, as in the `argparse.Namespace` it extends
+    (`vars(settings)` is what the run's `_args.json` records). Two more attributes,
+    kept out of `vars`, say what the command line alone can tell, so that nothing
+    below the script needs the parser or `argv`:
+
+    Attributes:
+        typed: `dest`s of the flags typed on the command line (on `--resume` they
+            override the saved run's settings; the others come from the saved run).
+        fixed_on_resume: `dest`s of the flags a resumed run cannot change (they
+            shaped its model, optimizer or data order, which the checkpoint holds).
+    """
+
+    __slots__ = ("typed", "fixed_on_resume")
+
+    def __init__(self, typed=(), fixed_on_resume=(), **values):
+        super().__init__(**values)
+        self.typed = frozenset(typed)
+        self.fixed_on_resume = frozenset(fixed_on_resume)
+
+
+def parse_args(parser: ArgumentParser, argv, config) -> Settings:
+    """Parses `argv` into the run's `Settings`; with `--recipe fast`, the flags not typed
+    take the values of the script's `config.FAST` (every typed flag still wins)."""
+    args = parser.parse_args(argv, namespace=Settings())
+    args.typed = frozenset(explicit_flags(parser, argv))
+    args.fixed_on_resume = frozenset(parser.fixed_on_resume)
     if args.recipe == "fast":
-        typed = explicit_flags(parser, argv)
         for key, value in config.FAST.items():
-            if key not in typed:
+            if key not in args.typed:
                 setattr(args, key, value)
     return args

@@ -5,17 +5,16 @@ Everything here runs before Keras is imported, so a mistake about the run
 folder costs no TensorFlow start-up and prints one line.
 """
 
-import argparse
 import glob
 import json
 import math
 import os
 
 from pyimagesearch import atomic
-from pyimagesearch.cli import explicit_flags
 from pyimagesearch.errors import UserError
 from pyimagesearch.io.checkpoints import check_keras_file
 from pyimagesearch.io.runfiles import RunPaths
+from pyimagesearch.training.flags import Settings
 
 # Settings that describe this command rather than the run: never taken from a saved run.
 # (A run may continue on other devices or processes: the global batch keeps it the same run.)
@@ -79,16 +78,15 @@ def _check_newest_checkpoint(found: list[tuple[int, str]]) -> None:
     check_keras_file(path, "checkpoint", advice)
 
 
-def _check_fixed_settings(parser, args, saved: dict, typed: set[str], paths: RunPaths) -> None:
+def _check_fixed_settings(args: Settings, saved: dict, paths: RunPaths) -> None:
     """Refuses typed settings that a resumed run cannot take (see `cli.FIXED_ON_RESUME`).
 
     The model and its optimizer come from the checkpoint, so a changed
     architecture or optimizer setting would be ignored while the run's
     settings recorded it as in effect.
     """
-    fixed = getattr(parser, "fixed_on_resume", set())
-    differ = [f"{_flag(k)} {saved[k]} there, {getattr(args, k)} here" for k in sorted(fixed)
-              if k in typed and k in saved and saved[k] != getattr(args, k)]
+    differ = [f"{_flag(k)} {saved[k]} there, {getattr(args, k)} here"
+              for k in sorted(args.fixed_on_resume) if k in args.typed and k in saved and saved[k] != getattr(args, k)]
     if differ:
         raise UserError(f"the run in {paths.output} was trained with other settings that a "
                         f"resumed run cannot change ({'; '.join(differ)}): they are in its "
@@ -96,8 +94,7 @@ def _check_fixed_settings(parser, args, saved: dict, typed: set[str], paths: Run
                         "(without --resume) to start over with them")
 
 
-def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
-           writer: bool = True) -> tuple[int, str | None, bool]:
+def settle(args: Settings, paths: RunPaths, writer: bool = True) -> tuple[int, str | None, bool]:
     """Settles the run's settings and where it starts, from `args` and the folder alone.
 
     - A new folder: a new run.
@@ -138,10 +135,10 @@ def settle(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, path
     saved = _saved_args(paths)
     found = paths.checkpoint_list()
     finished = os.path.exists(paths.model)
-    typed = explicit_flags(parser, argv)
+    typed = args.typed
     asked_to_resume = args.resume
     if args.resume:
-        _check_fixed_settings(parser, args, saved, typed, paths)
+        _check_fixed_settings(args, saved, paths)
         for key, value in saved.items():
             if key in vars(args) and key not in typed and key not in _NOT_INHERITED:
                 setattr(args, key, value)
@@ -226,15 +223,14 @@ def where_to_resume(paths: RunPaths) -> str:
     return "no checkpoint was written yet; rerun the same command with --force to start over"
 
 
-def wants_distribution(args: argparse.Namespace) -> bool:
+def wants_distribution(args: Settings) -> bool:
     """True if `args` ask for data-parallel training (see `pyimagesearch.training.distributed`)."""
     return bool(getattr(args, "distributed", False)) or any(
         getattr(args, k, None) is not None for k in ("coordinator", "num_processes",
                                                      "process_id"))
 
 
-def check_before_keras(parser: argparse.ArgumentParser, argv, args: argparse.Namespace,
-                       paths: RunPaths) -> tuple | None:
+def check_before_keras(args: Settings, paths: RunPaths) -> tuple | None:
     """Everything about the run folder that can be decided before Keras is imported.
 
     Returns:
@@ -255,4 +251,4 @@ def check_before_keras(parser: argparse.ArgumentParser, argv, args: argparse.Nam
         return None
     if wants_distribution(args):
         return None
-    return settle(parser, argv, args, paths)
+    return settle(args, paths)
