@@ -54,8 +54,7 @@ def _refusal(script: str, argvs: list[list[str]]) -> str | None:
             argv = [*argv, "--output", output, "--force"]
             try:
                 args = flags.parse_args(parser, argv, module.config)
-                run.settle(parser, argv, args, RunPaths(output, module.config.MODEL_NAME),
-                           writer=False)
+                run.settle(args, RunPaths(output, module.config.MODEL_NAME), writer=False)
             except UserError as err:
                 return str(err)
     return None
