@@ -37,8 +37,9 @@ def get_args_parser() -> ArgumentParser:
 @handle_user_errors
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    history = load_history(args.history)
-    diagnosis = diagnose(history, args.patience)
+    notes = []
+    history = load_history(args.history, notes)
+    diagnosis = diagnose(history, args.patience, notes=notes)
     folder = args.output or os.path.dirname(os.path.abspath(args.history))
     stem = os.path.join(folder, os.path.splitext(os.path.basename(args.history))[0])
     report = diagnosis.text(args.history)

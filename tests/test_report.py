@@ -244,7 +244,7 @@ def test_damaged_or_missing_runs_get_one_sentence(tmp_path):
 
 
 def test_a_report_is_never_half_written(tmp_path, monkeypatch):
-    paths = _write_run(tmp_path, _history(4))
+    paths = _write_run(tmp_path, _history(4), args={"epochs": 5})
     run_report.write(paths)
     before = open(paths.report, "rb").read()
     atomic.write_json(paths.history, _history(5))
