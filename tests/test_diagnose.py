@@ -526,3 +526,13 @@ def test_beside_a_rate_too_high_no_plateau_or_underfitting():
             if found.verdict != "lr_too_high" or {"underfitting", "plateau"} & set(found.kinds):
                 wrong.append((seed, n, found.kinds))
     assert not wrong
+
+
+def test_a_rate_too_high_is_not_blamed_on_the_validation_data():
+    """Issue 29's --lr 1e12 run: training loss 3.8e21, validation loss NaN, was 'a bad
+    validation epoch, not a bad model'."""
+    for loss in ([3.8e21] * 6, [2.4, 2.3, 2.2, 2.2, 1e8, 3.8e21]):
+        found = diagnose({"loss": loss, "val_loss": [math.nan] * 6, "accuracy": [0.1] * 6})
+        assert found.verdict == "lr_too_high", found.text()
+        remedy = found.findings[-1].remedy
+        assert "not a bad model" not in remedy and "fix the rate first" in remedy

@@ -316,6 +316,7 @@ def test_after_one_epoch_the_curves_are_points_on_whole_epochs(tmp_path, monkeyp
             assert limits == (0.5, 1.5) and ticks == [1.0]
     page = open(a.report, encoding="utf-8").read()
     assert "after 1 epoch:" in page and "1 epochs" not in page
+    assert "the schedule has ended: to have the curves read, train longer" in page  # 1 of 1
     # A long run is drawn as lines, its ticks whole epochs too.
     drawn.clear()
     figures.plot_history(_history(70), None)

@@ -1,7 +1,8 @@
 """Run diagnosis: what a training history's curves show, with the evidence and the usual remedy.
 
-(Its command is `python -m pyimagesearch.diagnose HISTORY`.) It answers the practitioner's usual questions from the per-epoch curves: is
-the learning rate too high (the loss diverges, oscillates or never falls)?
+(Its command is `python -m pyimagesearch.diagnose HISTORY`.) It answers the
+practitioner's usual questions from the per-epoch curves: is the learning
+rate too high (the loss diverges, oscillates or never falls)?
 does the model overfit (validation loss rising, or stalled while the
 training loss keeps falling)? does it underfit (it cannot fit even its
 training data, validation as good as training)? has training stalled on a
@@ -17,6 +18,7 @@ to `<stem>_diagnosis.txt` and the curves, with the findings marked, to
 `<stem>_diagnosis.png`, beside the history; the training scripts write the
 same report for their runs every epoch and mark their own plot.
 """
+
 import math
 from dataclasses import dataclass, field
 
@@ -432,10 +434,13 @@ def diagnose(history: dict, patience: int = PATIENCE, finished: bool | None = No
         findings.append(Finding(
             "too_early", f"{plural(n, 'epoch')} so far",
             f"the curves need at least {needed} epochs to be read",
+            "the schedule has ended: to have the curves read, train longer (--resume with a "
+            f"larger --epochs, {needed} or more)" if finished else
             "train on; the report is rewritten every epoch"))
     if bad:
+        rate_too_high = any(f.kind == "lr_too_high" for f in findings)
         findings.append(_non_finite(raw, missing, reading.odd, bad, curves,
-                                    n if diverged is None else diverged, needed))
+                                    n if diverged is None else diverged, needed, rate_too_high))
     findings.sort(key=lambda f: ORDER.index(f.kind))
     return Diagnosis(n, findings, read, notes)
 
@@ -484,12 +489,14 @@ def _diverged(curves, missing, odd, start, read):
                    span=(start + 1, n), mark=start + 1)
 
 
-def _non_finite(curves, missing, odd, bad, finite, end, needed):
+def _non_finite(curves, missing, odd, bad, finite, end, needed, rate_too_high=False):
     """NaN, inf, missing or impossible values in the first `end` epochs: which curves, which
     epochs, and why.
 
     `finite` is `_finite`'s curves (a curve it dropped is named as not
-    read, once there are `needed` epochs to read).
+    read, once there are `needed` epochs to read). With `rate_too_high`
+    (the training loss diverged or never fell), a validation loss that is
+    not finite is the rate's doing, not the validation data's.
     """
     names = [name for name in ALIASES if name in bad]
     listed = [f"the {LABELS[name]} ({_epoch_list(bad[name])})" for name in names]
@@ -527,7 +534,10 @@ def _non_finite(curves, missing, odd, bad, finite, end, needed):
         remedies.append("the training loss was not finite but recovered: a batch overflowed "
                         "(float16 without loss scaling) or held bad values; if it recurs, lower "
                         "the rate or clip the gradients, and check the training data")
-    if validation & {"NaN", "infinite"}:
+    if validation & {"NaN", "infinite"} and rate_too_high:
+        remedies.append("the validation values are not finite because the weights a rate too "
+                        "high made are not: fix the rate first (see above), not the data")
+    elif validation & {"NaN", "infinite"}:
         remedies.append(f"a bad validation epoch, not a bad model{trained}: check the "
                         "validation data for NaN or infinite values (a corrupt or blank image) "
                         "and, with mixed precision, for a float16 overflow (compute the loss in "

@@ -91,9 +91,9 @@ def answer(history: dict, diagnosis: Diagnosis, settings: dict | None = None,
     curves = normalise(history)
     findings = {f.kind: f for f in diagnosis.findings}
     if "too_early" in findings:
-        return [Answer(key, TOO_EARLY, "not enough epochs to read the curves yet",
-                       findings["too_early"].evidence,
-                       "train on; the answers are rewritten every epoch") for key in QUESTIONS]
+        early = findings["too_early"]
+        return [Answer(key, TOO_EARLY, "not enough epochs to read the curves yet", early.evidence,
+                       early.remedy) for key in QUESTIONS]
     if not diagnosis.read:  # diverged from the start, or curves the checks cannot read
         first = diagnosis.findings[0]
         return [Answer(key, TOO_EARLY, f"cannot tell: {first.summary}", first.evidence,
