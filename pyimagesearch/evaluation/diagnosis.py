@@ -20,6 +20,7 @@ same report for their runs every epoch and mark their own plot.
 """
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,16 +253,18 @@ def _accuracy(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str, dict[int,
 def _spikes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str, dict[int, float]]]:
     """A loss curve, and its values SPIKE times the median of the finite epochs around them
     (two on each side) or more (set to NaN): not measurements of the model."""
-    finite = np.isfinite(values)
-    given = {}
-    for i in np.flatnonzero(finite):
-        around = [values[j] for j in range(max(0, i - 2), min(len(values), i + 3))
-                  if j != i and finite[j]]
-        typical = float(np.median(around)) if around else 0.0
-        if typical > 0 and values[i] > SPIKE * typical:
-            given[int(i)] = float(values[i])
+    finite = np.where(np.isfinite(values), values, np.nan)
+    if not len(finite):
+        return values, ("a spike", "", {})
+    around = np.lib.stride_tricks.sliding_window_view(
+        np.pad(finite, 2, constant_values=np.nan), 5)[:, [0, 1, 3, 4]]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch with no finite neighbour
+        typical = np.nanmedian(around, axis=1)
+        spikes = np.flatnonzero((typical > 0) & (finite / typical > SPIKE))
+    given = {int(i): float(values[i]) for i in spikes}
     values = values.copy()
-    values[list(given)] = np.nan
+    values[spikes] = np.nan
     return values, ("a spike", f"over {SPIKE:g} times the epochs around it", given)
 
 
