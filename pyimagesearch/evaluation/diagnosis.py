@@ -398,8 +398,9 @@ def diagnose(history: dict, patience: int = PATIENCE, finished: bool | None = No
         `healthy` when nothing else is seen. The checks read the finite part
         of each curve (`_finite`); non-finite values are a finding of their
         own (a divergence, or `non_finite`). Beside a learning rate too high,
-        the other checks read the epochs before its trouble began, and only
-        those it does not explain (overfitting, validation at chance).
+        only what it does not explain is read (overfitting, validation at
+        chance), and only in the clean epochs before a divergence; a loss
+        that rises, swings or never falls shows nothing else.
     """
     reading = _read(history)
     raw, missing = reading.curves, reading.missing
