@@ -16,7 +16,7 @@ import sys
 from pyimagesearch import atomic
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int
 from pyimagesearch.errors import UserError
-from pyimagesearch.evaluation.diagnosis import PATIENCE, diagnose, normalise
+from pyimagesearch.evaluation.diagnosis import LONG_RUN, PATIENCE, diagnose, normalise
 from pyimagesearch.evaluation.figures import plot_history
 from pyimagesearch.evaluation.history import load_history
 
@@ -28,7 +28,9 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("history", help="a history JSON (this toolkit's, the classic "
                                         "TrainingMonitor's, Keras's History.history) or a CSV log")
     parser.add_argument("--patience", type=positive_int, default=PATIENCE,
-                        help="epochs a sign must last (the validation loss rising, a stall)")
+                        help="epochs a sign must last (the validation loss rising, a stall) "
+                             f"in a run of up to {LONG_RUN} epochs; a longer run needs the "
+                             "same share of its epochs")
     parser.add_argument("--output", metavar="FOLDER",
                         help="folder for <stem>_diagnosis.txt and .png (default: the history's "
                              "folder)")
@@ -38,8 +40,9 @@ def get_args_parser() -> ArgumentParser:
 @handle_user_errors
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
-    history = load_history(args.history)
-    diagnosis = diagnose(history, args.patience)
+    notes = []
+    history = load_history(args.history, notes)
+    diagnosis = diagnose(history, args.patience, notes=notes)
     folder = args.output or os.path.dirname(os.path.abspath(args.history))
     stem = os.path.join(folder, os.path.splitext(os.path.basename(args.history))[0])
     report = diagnosis.text(args.history)

@@ -29,6 +29,9 @@ PUBLISHED = {
     "resnet_tinyimagenet_ankit16": "overfitting",  # train 79.6%, val 51.4%; flat at the end
     "fer2013_effnetb0_finetune_drunkmac": "underfitting",       # train acc 54%, val 78%
     "minigooglenet_cifar10_tdevh": "healthy",                   # the MiniGoogLeNet recipe
+    # Its second run: lowest validation loss at epoch 28, one epoch below both neighbours;
+    # over three epochs lowest at the end, the validation accuracy best at the end.
+    "minigooglenet_cifar10_tdevh_14960": "healthy",
     "resnet_cifar10_100ep_hectoregm": "healthy",
     "mnist_cnn_deepender": "healthy",
     "animals100_transfer_anmol": "healthy",
@@ -107,8 +110,8 @@ def test_names_percentages_and_gaps_are_understood():
     assert np.isnan(curves["loss"][2])
     with pytest.raises(ValueError, match="no training loss"):
         normalise({"val_loss": [1.0]})
-    with pytest.raises(ValueError, match="different lengths"):
-        normalise({"loss": [1.0, 0.9], "val_loss": [1.0]})
+    # Curves of different lengths: the epochs they all have (test_curves_of_other_lengths).
+    assert normalise({"loss": [1.0, 0.9], "val_loss": [1.0]})["loss"].tolist() == [1.0]
 
 
 def test_too_few_epochs():
@@ -234,16 +237,16 @@ def test_bad_values_in_several_curves_are_named_with_their_epochs():
 def test_a_diverged_run_is_not_also_underfitting_and_prints_no_nan():
     """The issue's case: 'falls nan% an epoch', and underfitting read from the NaN epochs.
 
-    The epochs before the divergence are still read: what they show (and only that) is
-    reported beside the divergence.
+    The epochs before the divergence are still read, for what the rate does not explain
+    (overfitting, validation at chance): what they show of it (and only that) is reported
+    beside the divergence; underfitting and a plateau are the rate's doing.
     """
     wrong = []
     for seed in range(1, 120, 4):  # the 30 seeds of the synthetic runs that turn NaN
         history = make("lr_too_high", seed)
         first = _clean_part(history) + 1
         before = diagnose(_cut(history, first - 1))
-        expected = [f for f in before.findings if f.kind in ("overfitting", "underfitting",
-                                                             "plateau")]
+        expected = [f for f in before.findings if f.kind in ("val_at_chance", "overfitting")]
         for value in (math.nan, math.inf, None):
             spoiled = spoil(history, "loss", range(first - 1, len(history["loss"])), value)
             found = diagnose(spoiled)
@@ -347,3 +350,189 @@ def test_cli_on_histories_with_non_finite_values(tmp_path, capsys):
     assert "underfitting:" not in out and not PRINTED_NON_FINITE.search(
         out.replace(str(tmp_path), ""))
     assert os.path.exists(tmp_path / "diverged_log_diagnosis.png")
+
+
+# --- a run read whole: other lengths, impossible values, a cut log, a long run ------------
+
+def _stretch(history, epochs):
+    """The same curves over `epochs` epochs (linear interpolation): a run of the same shape,
+    longer."""
+    n = len(next(iter(history.values())))
+    at = np.linspace(0, n - 1, epochs)
+    return {k: np.interp(at, np.arange(n), np.asarray(v, dtype=float)).tolist()
+            for k, v in history.items()}
+
+
+def _poly_lr(epochs, lr=0.01):
+    """The recipe's learning rate, decayed linearly to 0 over `epochs`, one value an epoch."""
+    return [lr * (1 - e / epochs) for e in range(epochs)]
+
+
+def test_curves_of_other_lengths_are_read_and_named(tmp_path, capsys):
+    """The issue's case: 70-epoch logs of the original code whose learning rate is one short."""
+    history = _published("minigooglenet_cifar10_tdevh_14960")
+    short_lr = {**history, "lr": _poly_lr(70)[1:]}  # 69 values: which epoch lacks one?
+    found = diagnose(short_lr)
+    assert found.kinds == diagnose(history).kinds and found.epochs == 70
+    assert found.notes == ["the learning rate has 69 values for 70 epochs: which epochs they "
+                           "belong to is not known, so the curves are read without it"]
+    (tmp_path / "run.json").write_text(json.dumps(short_lr))
+    assert main([str(tmp_path / "run.json")]) == 0
+    out = capsys.readouterr().out
+    assert "after 70 epochs: healthy" in out and "Read: the learning rate has 69 values" in out
+    # A main curve one short (a monitor cut between two appends): the epochs all curves have.
+    cut = {**history, "val_loss": history["val_loss"][:69]}
+    found = diagnose(cut)
+    assert found.epochs == 69 and found.verdict == diagnose(_cut(history, 69)).verdict
+    assert "validation loss 69" in found.notes[0] and "training loss 70" in found.notes[0]
+    assert "the first 69 epochs, which every curve has, are read" in found.notes[0]
+
+
+def test_a_long_run_is_read_by_its_shape_not_its_length():
+    """The issue's case: a healthy curve stretched to 200 epochs was 'overfitting: the
+    validation loss has stopped falling', lowest at its last epoch. Every published log read
+    over twice and three times its epochs gets the verdict of its own length."""
+    found = diagnose(_stretch(_published("minigooglenet_cifar10_tdevh"), 200))
+    assert found.kinds == ["healthy"], found.text()
+    assert "lowest at epoch 200" in found.findings[0].evidence
+    wrong = []
+    for name, verdict in PUBLISHED.items():
+        history = _published(name)
+        for factor in (2, 3):
+            longer = diagnose(_stretch(history, factor * len(next(iter(history.values()))))
+                              ).verdict
+            if longer != verdict and name != "minigooglenet_cifar10_tdevh_14960":
+                wrong.append((name, factor, longer))
+    assert not wrong
+    # Only stretched twice: three times, its one-epoch dip lasts three epochs (no longer a
+    # lone epoch that a running median of three smooths away).
+    assert diagnose(_stretch(_published("minigooglenet_cifar10_tdevh_14960"), 140)).verdict \
+        == "healthy"
+
+
+def test_a_finished_run_gets_a_remedy_for_a_finished_run():
+    """The issue's case: a real 70-epoch run, its schedule ended, was told 'train to the end
+    of the schedule'. Its lowest validation loss is one epoch's dip, which the evidence says."""
+    history = _published("minigooglenet_cifar10_tdevh_14960")
+    ended = diagnose(history, finished=True).findings[0]
+    assert ended.kind == "healthy" and "train" not in ended.remedy
+    assert "the schedule has ended and its last model is the one to keep" in ended.remedy
+    assert ("lowest at epoch 28 (one epoch below both its neighbours; over three epochs lowest "
+            "at epoch 70)") in ended.evidence
+    going = diagnose(_cut(history, 25), finished=False).findings[0]
+    assert "train to the end of the schedule" in going.remedy
+    unknown = diagnose(history).findings[0].remedy  # a history file alone: either may hold
+    assert "if the schedule has epochs left, train on" in unknown and "if it has ended" in unknown
+    # A plateau at a constant rate in a finished run: continue it with more epochs.
+    flat = make("plateau", 3, with_lr=False)
+    flat["lr"] = [0.01] * len(flat["loss"])
+    assert "--resume --lr 0.001 and a larger --epochs" in diagnose(flat, finished=True
+                                                                   ).findings[0].remedy
+
+
+def test_a_finished_run_that_overfits_is_overfitting():
+    """The shape the issue describes, with a real rise: lowest validation loss at epoch 28,
+    6% above it at the end of a 70-epoch schedule while the training loss falls."""
+    history = _published("minigooglenet_cifar10_tdevh_14960")
+    rng = np.random.default_rng(0)
+    t = np.arange(70)
+    val = np.where(t < 27, 0.348 + 1.6 * np.exp(-t / 5), 0.348 * (1 + 0.06 * (t - 27) / 42))
+    history = {**history, "val_loss": (val * (1 + rng.normal(0, 0.005, 70))).tolist(),
+               "learning_rate": _poly_lr(70)}
+    found = diagnose(history, finished=True).findings[0]
+    assert found.kind == "overfitting" and found.mark in (28, 29)
+    assert "keep its checkpoint" in found.remedy and "regularisation" in found.remedy
+
+
+def test_one_accuracy_above_1_is_named_impossible_not_read_as_percent():
+    history = make("healthy", 3)
+    clean = diagnose(history)
+    found = diagnose(spoil(history, "accuracy", [10], 1.5))
+    assert found.kinds == [*clean.kinds, "non_finite"]
+    bad = found.findings[-1]
+    assert bad.name == "bad values" and "training accuracy (epoch 11)" in bad.summary
+    assert "impossible in epoch 11 (1.5: an accuracy is between 0 and 1)" in bad.evidence
+    assert "0.9%" not in found.text()
+    curves = normalise(spoil(history, "accuracy", [10], 1.5))
+    assert np.nanmax(curves["accuracy"]) <= 1 and np.isnan(curves["accuracy"][10])
+    # In percent (most values above 1), from a first epoch below 1%; 130% is impossible.
+    percent = [0.5, 0.8, *np.linspace(2, 60, 28)]
+    curves = normalise({"loss": list(np.linspace(5, 2, 30)), "val_accuracy": percent})
+    assert curves["val_accuracy"][:3].tolist() == pytest.approx([0.005, 0.008, 0.02])
+    found = diagnose({"loss": list(np.linspace(5, 2, 30)),
+                      "val_accuracy": percent[:-1] + [130.0]})
+    assert ("impossible in epoch 30 (130: an accuracy in percent is between 0 and 100)"
+            in found.findings[-1].evidence)
+
+
+def test_a_csv_log_cut_mid_row_is_read_to_its_last_whole_row(tmp_path, capsys):
+    """The issue's case: a cut last row read as a divergence ('missing in epoch 30')."""
+    history = make("plateau", 5)
+    rows = ["epoch,learning_rate,loss,val_loss"] + [
+        f"{e},{lr},{loss},{val}" for e, (lr, loss, val) in enumerate(
+            zip(history["learning_rate"], history["loss"], history["val_loss"]))]
+    whole = len(rows) - 1
+    (tmp_path / "run_log.csv").write_text("\n".join(rows) + "\n" + f"{whole},0.01,1.2")
+    assert main([str(tmp_path / "run_log.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"after {whole} epochs: plateau" in out and "LR too high:" not in out
+    assert "missing" not in out
+    assert (f"Read: the last row of {tmp_path / 'run_log.csv'} was cut mid-line ('{whole},0.01,"
+            f"1.2'): an interrupted write; the {whole} whole rows before it are read") in out
+
+
+def test_a_history_without_a_validation_loss_says_so():
+    found = diagnose({"loss": make("healthy", 3)["loss"]}).findings[0]
+    assert found.kind == "healthy" and "no validation loss recorded" in found.summary
+    assert "validation loss is at or near" not in found.summary
+    assert "record a validation loss" in found.remedy
+
+
+def test_a_loss_spike_no_run_produces_is_named():
+    history = make("healthy", 2)
+    for epoch in (20, len(history["loss"]) - 1):  # inside, and at the last epoch
+        found = diagnose(spoil(history, "val_loss", [epoch], 1e308))
+        assert found.kinds == [*diagnose(history).kinds, "non_finite"]
+        bad = found.findings[-1]
+        assert f"validation loss (epoch {epoch + 1}) cannot be a measurement" in bad.summary
+        assert f"a spike in epoch {epoch + 1} (1e+308: over 1000 times" in bad.evidence
+        assert "e+307" not in found.findings[0].evidence  # no mean or gap carries it
+
+
+def test_negative_losses_are_named_not_read():
+    history = make("healthy", 3)
+    negative = {**history, "loss": [-v for v in history["loss"]],
+                "val_loss": [-v for v in history["val_loss"]]}
+    found = diagnose(negative)
+    assert found.kinds == ["unreadable"] and not found.read
+    assert "negative" in found.findings[0].summary and "+-" not in found.text()
+    assert "Not seen" not in found.text()
+
+
+def test_beside_a_rate_too_high_no_plateau_or_underfitting():
+    """The issue's case: a diverged history also got 'plateau ... an LR drop is due' and
+    'underfitting'. Beside the rate, only what it does not explain is read: overfitting or
+    validation at chance, before a divergence."""
+    wrong = []
+    for seed in range(30):
+        history = make("lr_too_high", seed)
+        n = len(history["loss"])
+        # The loss falls to a plateau at a constant rate, then turns NaN.
+        flat = make("plateau", seed, with_lr=False)
+        m = len(flat["loss"])
+        flat["learning_rate"] = [0.01] * m
+        spoiled = spoil(flat, "loss", range(m - 3, m))
+        for found in (diagnose(history), diagnose(spoiled)):
+            if found.verdict != "lr_too_high" or {"underfitting", "plateau"} & set(found.kinds):
+                wrong.append((seed, n, found.kinds))
+    assert not wrong
+
+
+def test_a_rate_too_high_is_not_blamed_on_the_validation_data():
+    """Issue 29's --lr 1e12 run: training loss 3.8e21, validation loss NaN, was 'a bad
+    validation epoch, not a bad model'."""
+    for loss in ([3.8e21] * 6, [2.4, 2.3, 2.2, 2.2, 1e8, 3.8e21]):
+        found = diagnose({"loss": loss, "val_loss": [math.nan] * 6, "accuracy": [0.1] * 6})
+        assert found.verdict == "lr_too_high", found.text()
+        remedy = found.findings[-1].remedy
+        assert "not a bad model" not in remedy and "fix the rate first" in remedy

@@ -244,7 +244,7 @@ def test_damaged_or_missing_runs_get_one_sentence(tmp_path):
 
 
 def test_a_report_is_never_half_written(tmp_path, monkeypatch):
-    paths = _write_run(tmp_path, _history(4))
+    paths = _write_run(tmp_path, _history(4), args={"epochs": 5})
     run_report.write(paths)
     before = open(paths.report, "rb").read()
     atomic.write_json(paths.history, _history(5))
@@ -257,6 +257,72 @@ def test_a_report_is_never_half_written(tmp_path, monkeypatch):
         run_report.write(paths)
     assert open(paths.report, "rb").read() == before
     assert sorted(os.listdir(tmp_path)) == ["m.json", "m_args.json", "report.html"]
+
+
+def test_a_history_longer_than_its_run_is_refused(tmp_path):
+    """The issue's case: a 70-epoch history in a 1-epoch run folder read as 'epochs 70 of 1'."""
+    paths = _write_run(tmp_path / "run", _history(70), args={"epochs": 1})
+    result = _cli(paths.output)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert "holds 70 epochs" in err and "say --epochs 1" in err
+    assert not os.path.exists(paths.report)
+
+
+def test_the_report_says_how_the_history_was_read_and_fits_a_finished_run(tmp_path):
+    history = _history(12)
+    history["learning_rate"] = history["learning_rate"][1:]  # one short: not placed, named
+    paths = _write_run(tmp_path, history, args={"epochs": 12})
+    page = open(run_report.write(paths), encoding="utf-8").read()
+    assert "How the history was read" in page
+    assert "the learning rate has 11 values for 12 epochs" in page
+    assert "train to the end of the schedule" not in page  # 12 of 12: the schedule has ended
+
+
+def _drawn(monkeypatch):
+    """Every figure `figures.save` is given, as each panel's x limits, x ticks within them
+    and curves (label, x, marker)."""
+    drawn = []
+    real = figures.save
+
+    def save(fig, path):
+        panels = []
+        for ax in fig.axes:
+            low, high = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if low <= t <= high]
+            curves = [(line.get_label(), list(line.get_xdata()), line.get_marker())
+                      for line in ax.lines if not line.get_label().startswith("_")]
+            panels.append(((low, high), ticks, curves))
+        drawn.append(panels)
+        return real(fig, path)
+
+    monkeypatch.setattr(figures, "save", save)
+    return drawn
+
+
+def test_after_one_epoch_the_curves_are_points_on_whole_epochs(tmp_path, monkeypatch):
+    """Issue 30's case: after one epoch, report.html and compare.html drew empty frames (one
+    point as a line of length zero) on an axis of 0.945 ... 1.05, 'after 1 epochs'."""
+    drawn = _drawn(monkeypatch)
+    a = _write_run(tmp_path / "a", _history(1))
+    b = _write_run(tmp_path / "b", _history(1, seed=1))
+    assert report_main([a.output, b.output, "--compare", str(tmp_path / "compare.html")]) == 0
+    assert len(drawn) == 3  # two reports, one comparison
+    for figure in drawn:
+        curves = [c for _, _, panel in figure for c in panel]
+        assert curves and all(x == [1] and marker == "o" for _, x, marker in curves), curves
+        for limits, ticks, _ in figure:
+            assert limits == (0.5, 1.5) and ticks == [1.0]
+    page = open(a.report, encoding="utf-8").read()
+    assert "after 1 epoch:" in page and "1 epochs" not in page
+    assert "the schedule has ended: to have the curves read, train longer" in page  # 1 of 1
+    # A long run is drawn as lines, its ticks whole epochs too.
+    drawn.clear()
+    figures.plot_history(_history(70), None)
+    (limits, ticks, curves), *_ = drawn[0]
+    assert all(marker in ("None", "") for _, _, marker in curves)
+    assert limits == (0.5, 70.5) and all(t == int(t) for t in ticks)
 
 
 # --- in a real browser -------------------------------------------------------------------

@@ -74,27 +74,29 @@ def plot_history(history: dict[str, list], path: str | None, title: str = "",
     from 1 (where the run was resumed, where the LR was changed by hand): a dotted line
     on every panel just before that epoch, named in the learning-rate panel.
     """
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = range(1, len(history.get("loss", [])) + 1)
+    # Each curve from epoch 1 over its own length (curves of other lengths are plotted as
+    # they are; the diagnosis says how it read them).
+    epochs = max((len(history.get(k) or []) for k in ("loss", "val_loss", "accuracy",
+                                                      "val_accuracy")), default=0)
     lrs = history.get("learning_rate")
     with_lr = bool(lrs) and all(v is not None and v > 0 for v in lrs)
     fig, axes = subplots(1, 3 if with_lr else 2, figsize=(15 if with_lr else 12, 4.5))
     ax_loss, ax_acc = axes[:2]
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            values = history.get(key)
+            values = [np.nan if v is None else v for v in history.get(key) or []]
             if values:
-                ax.plot(epochs[: len(values)], values, style, label=key.replace("_", " "))
+                ax.plot(range(1, len(values) + 1), values, style, label=key.replace("_", " "),
+                        **_points(len(values)))
         ax.set_ylabel(metric)
     _cut_outliers(ax_loss, [history.get("loss"), history.get("val_loss")])
     if with_lr:
-        axes[2].plot(epochs[: len(lrs)], lrs, color="gray", label="learning rate")
+        axes[2].plot(range(1, len(lrs) + 1), lrs, color="gray", label="learning rate",
+                     **_points(len(lrs)))
         axes[2].set_yscale("log")
         axes[2].set_ylabel("learning rate (log scale)")
     for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_axis(ax, epochs)
         for epoch, label in marks:
             ax.axvline(epoch - 0.5, color="black", ls=":", lw=1.2)
             if ax is axes[-1]:
@@ -119,8 +121,27 @@ def plot_history(history: dict[str, list], path: str | None, title: str = "",
     for ax, where in ((ax_loss, "upper right"), (ax_acc, "lower right")):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc=where)
-    fig.suptitle(f"{title} (epoch {len(epochs)}){verdict}".strip())
+    fig.suptitle(f"{title} (epoch {epochs}){verdict}".strip())
     return save(fig, path)
+
+
+# Curves of at most this many epochs show each epoch as a point (one epoch is a point, not a
+# line of length zero); longer ones are lines only.
+MARKED_EPOCHS = 30
+
+
+def _points(epochs: int) -> dict:
+    """`plot`'s arguments that mark each epoch of a curve of `epochs` epochs, if it is short."""
+    return {"marker": "o", "markersize": 4} if epochs <= MARKED_EPOCHS else {}
+
+
+def _epoch_axis(ax, epochs: int) -> None:
+    """An x axis of whole epochs from the first to the last (after one epoch: epoch 1)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.set_xlim(0.5, max(epochs, 1) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _cut_outliers(ax, curves, factor: float = 3.0) -> None:
@@ -243,8 +264,6 @@ def plot_comparison(histories: list[dict], labels: list[str], path: str | None =
                     ) -> bytes | None:
     """Writes the curves of several runs overlaid (`save`): validation accuracy, validation
     loss and training loss by epoch, one colour a run."""
-    from matplotlib.ticker import MaxNLocator
-
     fig, axes = subplots(1, 3, figsize=(15, 4.5))
     panels = (("val_accuracy", "validation accuracy"), ("val_loss", "validation loss"),
               ("loss", "training loss"))
@@ -252,16 +271,15 @@ def plot_comparison(histories: list[dict], labels: list[str], path: str | None =
         for history, label in zip(histories, labels):
             values = [np.nan if v is None else v for v in history.get(key, [])]
             if values:
-                ax.plot(range(1, len(values) + 1), values, label=label)
+                ax.plot(range(1, len(values) + 1), values, label=label, **_points(len(values)))
         values = np.array([v for h in histories for v in h.get(key, [])
                            if v is not None and np.isfinite(v)], dtype=float)
         if key != "val_accuracy" and len(values) and values.min() > 0 and (
                 values.max() > 100 * values.min()):
             ax.set_yscale("log")  # a run whose loss blew up beside ones that learn
             name += " (log scale)"
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax, max((len(h.get("loss", [])) for h in histories), default=1))
         ax.set_ylabel(name)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if any(ax.get_legend_handles_labels()[0] for ax in axes):
         axes[0].legend(loc="lower right")
     return save(fig, path)

@@ -90,10 +90,14 @@ def answer(history: dict, diagnosis: Diagnosis, settings: dict | None = None,
     """
     curves = normalise(history)
     findings = {f.kind: f for f in diagnosis.findings}
-    if not diagnosis.read or "too_early" in findings:
-        why = next(iter(diagnosis.findings)).evidence if diagnosis.findings else ""
-        return [Answer(key, TOO_EARLY, "not enough epochs to read the curves yet", why,
-                       "train on; the answers are rewritten every epoch") for key in QUESTIONS]
+    if "too_early" in findings:
+        early = findings["too_early"]
+        return [Answer(key, TOO_EARLY, "not enough epochs to read the curves yet", early.evidence,
+                       early.remedy) for key in QUESTIONS]
+    if not diagnosis.read:  # diverged from the start, or curves the checks cannot read
+        first = diagnosis.findings[0]
+        return [Answer(key, TOO_EARLY, f"cannot tell: {first.summary}", first.evidence,
+                       first.remedy) for key in QUESTIONS]
     fit = _fit(curves)
     if "lr_too_high" in findings:  # a run that diverges or learns nothing shows nothing else
         found = findings["lr_too_high"]

@@ -18,7 +18,7 @@ import numpy as np
 from pyimagesearch import atomic
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, html, metrics, questions
-from pyimagesearch.evaluation.diagnosis import diagnose
+from pyimagesearch.evaluation.diagnosis import diagnose, plural
 from pyimagesearch.evaluation.history import load_history
 from pyimagesearch.evaluation.reports import short_name
 from pyimagesearch.io.runfiles import RunPaths
@@ -61,13 +61,20 @@ class Run:
         if not os.path.exists(paths.history):
             raise UserError(f"{paths.output} holds no training history ({paths.history}); "
                             "give a run folder that a training script wrote")
-        self.history = load_history(paths.history)
+        notes = []
+        self.history = load_history(paths.history, notes)
         self.settings = read_json(paths.args, "settings") or {}
         self.args = self.settings.get("args") or {}
+        total = self.epochs_total
+        if total and self.epochs_done > total:
+            raise UserError(f"{paths.history} holds {self.epochs_done} epochs but the run's "
+                            f"settings ({paths.args}) say --epochs {total}: the history is not "
+                            "this run's; put the files of one run together in its folder")
         self.timeline = read_json(paths.timeline, "timeline") or {}
         self.evaluation = read_json(paths.eval, "test-split evaluation")
         self.lr_find = read_json(paths.file("_lr_find.json"), "learning-rate range test")
-        self.diagnosis = diagnose(self.history)
+        self.diagnosis = diagnose(self.history, notes=notes,
+                                  finished=self.epochs_done >= total if total else None)
         self.answers = questions.answer(self.history, self.diagnosis, self.args, self.lr_find)
 
     @property
@@ -212,8 +219,8 @@ def _at_a_glance(run: Run) -> str:
                      f"{html.escape(_said(a))}</a> " for a in run.answers)
     verdict = (run.diagnosis.verdict.replace("_", " ") if run.diagnosis.findings
                else "not read yet")
-    return (f'<p class="glance">after {run.epochs_done} epochs: <b>{html.escape(verdict)}'
-            f"</b><br>{badges}</p>\n")
+    return (f'<p class="glance">after {plural(run.epochs_done, "epoch")}: '
+            f"<b>{html.escape(verdict)}</b><br>{badges}</p>\n")
 
 
 def _curves(run: Run) -> str:
@@ -235,13 +242,16 @@ def _questions(run: Run) -> str:
         rows.append(f"<tr><th>{html.escape(a.question)}</th><td>{badge}</td>"
                     f"<td>{html.escape(a.summary)}<br><span class=\"note\">Evidence: "
                     f"{html.escape(a.evidence)}</span>{remedy}</td></tr>")
-    findings = "".join(f"<li><b>{html.escape(f.kind.replace('_', ' '))}</b>: "
+    findings = "".join(f"<li><b>{html.escape(f.name)}</b>: "
                        f"{html.escape(f.summary)}<br><span class=\"note\">Evidence: "
                        f"{html.escape(f.evidence)}</span><br>What to do: "
                        f"{html.escape(f.remedy)}</li>" for f in run.diagnosis.findings)
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in run.diagnosis.notes)
     return ("<h2 id=\"diagnosis\">Diagnosis: the four questions</h2>\n<table>"
             + "".join(rows) + "</table>\n"
-            + f"<p>What the curves show after {run.epochs_done} epochs:</p><ul>{findings}</ul>")
+            + (f"<p>How the history was read:</p><ul>{notes}</ul>" if notes else "")
+            + f"<p>What the curves show after {plural(run.epochs_done, 'epoch')}:</p>"
+              f"<ul>{findings}</ul>")
 
 
 def _evaluation(run: Run) -> str:
