@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,27 @@ def test_keras_loads_without_a_word_on_stderr():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "tensorflow"
     assert result.stderr == "warning of our own\n"
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, "an error the stop caused"])
+def test_a_stop_during_the_quiet_import_shows_none_of_the_chatter(stop, capfd, monkeypatch):
+    """Ctrl-C or SIGTERM while TensorFlow loaded printed its start-up notices (every line
+    captured is passed on when the block fails) before the one line of the stop."""
+    from pyimagesearch import signals
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(signals, "_pending", KeyboardInterrupt)  # as the handler leaves it
+    raised = KeyboardInterrupt if stop is KeyboardInterrupt else ImportError
+    with pytest.raises(raised):
+        with startup.filtered_stderr():
+            os.write(2, "".join(CHATTER + KEPT).encode())
+            raise raised("initialization failed")
+    assert capfd.readouterr().err == "".join(KEPT)
+
+    monkeypatch.setattr(signals, "_pending", None)  # an error of its own: every line
+    with pytest.raises(ImportError):
+        with startup.filtered_stderr():
+            os.write(2, "".join(CHATTER + KEPT).encode())
+            raise ImportError("a real error")
+    assert capfd.readouterr().err == "".join(CHATTER + KEPT)
+
