@@ -58,7 +58,8 @@ def test_a_stop_during_the_quiet_import_shows_none_of_the_chatter(stop, capfd, m
     captured is passed on when the block fails) before the one line of the stop."""
     from pyimagesearch import signals
 
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        pytest.skip("TF_CPP_MIN_LOG_LEVEL=0 asks for every line")
     monkeypatch.setattr(signals, "_pending", KeyboardInterrupt)  # as the handler leaves it
     raised = KeyboardInterrupt if stop is KeyboardInterrupt else ImportError
     with pytest.raises(raised):
