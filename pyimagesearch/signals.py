@@ -8,13 +8,17 @@ status 0). Code that Python runs where no exception can propagate swallows it to
 JAX's `_xla_gc_callback`, which runs at every garbage collection once JAX is loaded
 (Keras loads it whatever the backend), printed "Exception ignored in: <function
 _xla_gc_callback> ... Terminated" and the command went on (an export wrote its file
-15 s after the signal). The handlers here raise as Python's do and also remember the
-request; a stop swallowed where Python can only report it (a gc callback, a
-finalizer, an atexit function) is raised again at once in the code that runs next,
-without a word, and `raise_if_pending` raises it again wherever a swallowed stop
-must not go further: at the next batch (`callbacks.StopWhenAsked`), once Keras is
-imported (`startup.import_keras`), before a command writes its result, and when the
-command returns (`cli`).
+15 s after the signal). And a signal landing while a C extension initializes turns
+into "ImportError: initialization failed", or crashes Python (jaxlib's did).
+
+The handlers here raise as Python's do and also remember the request. A stop that
+lands in a C extension's initialization waits until it is over; one swallowed where
+Python can only report it (a gc callback, a finalizer) is raised again 20 ms later,
+without a word, in the code the main thread runs then. `raise_if_pending` raises it
+again wherever a stop swallowed by a plain `except` must not go further: at the
+next batch (`callbacks.StopWhenAsked`), once Keras is imported
+(`startup.import_keras`), before a command writes its result, and when the command
+returns (`cli`).
 """
 
 import _thread
@@ -32,7 +36,7 @@ class Terminated(KeyboardInterrupt):
 _pending: type[KeyboardInterrupt] | None = None
 _signum: int | None = None
 _redelivering = False  # `_stop` is called by `_redeliver`, not by a signal
-REDELIVERY_S = 0.02
+_REDELIVERY_S = 0.02
 
 
 def _stop(signum, frame):
@@ -65,7 +69,7 @@ def _initializing_extension(frame) -> bool:
 
 def _later() -> None:
     """Runs `_stop` again in the main thread in a moment, for the stop pending then."""
-    timer = threading.Timer(REDELIVERY_S, _redeliver)
+    timer = threading.Timer(_REDELIVERY_S, _redeliver)
     timer.daemon = True
     timer.start()
 
