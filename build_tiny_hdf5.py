@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from config import tiny_imagenet_config as config
-from pyimagesearch import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
+from pyimagesearch import startup
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int, random_seed
 
 SPLITS = ("train", "val", "test")
@@ -98,9 +98,10 @@ def write_split(path, paths, labels, layout, args, attrs, chunk=1000):
             deleted), but the rest of the split is decoded to name them all.
     """
     import numpy as np
-    from keras.utils import Progbar
 
     from pyimagesearch.io import HDF5DatasetWriter
+
+    Progbar = startup.import_keras().utils.Progbar  # without TensorFlow's start-up notices
 
     size = config.IMAGE_SIZE
     errors = []
@@ -165,9 +166,7 @@ def _check_existing(args, layout):
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
 
-    import h5py
     import numpy as np
-    from sklearn.model_selection import train_test_split
 
     from pyimagesearch import atomic
     from pyimagesearch.datasets.tinyimagenet import list_errors, parse_layout
@@ -184,6 +183,9 @@ def main(argv=None) -> int:
     todo = _check_existing(args, layout)
     for stale in glob.glob(os.path.join(args.hdf5_dir, ".*.tmp.hdf5")):
         os.remove(stale)  # left by an interrupted build
+    # Once the paths are checked: a mistake in them costs no scikit-learn (1-4 s) to find.
+    import h5py
+    from sklearn.model_selection import train_test_split
 
     train_paths, test_paths, train_labels, test_labels = train_test_split(
         layout.train_paths, layout.train_labels, test_size=args.test_per_class * len(counts),

@@ -68,7 +68,6 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     args = flags.parse_args(parser, argv, config)
     from pyimagesearch.datasets.tinyimagenet import check_hdf5_dir, read_mean
-    from pyimagesearch.io.hdf5format import check_hdf5
     from pyimagesearch.io.runfiles import RunPaths
     from pyimagesearch.training import run
 
@@ -78,6 +77,8 @@ def main(argv=None) -> int:
     split = {name: os.path.join(args.hdf5_dir, f"{name}.hdf5") for name in ("train", "val", "test")}
     needed = ["test"] if args.evaluate else ["train", "val", "test"]
     check_hdf5_dir(args.hdf5_dir)
+    from pyimagesearch.io.hdf5format import check_hdf5  # (h5py: once the folder is there)
+
     for name in needed:
         check_hdf5(split[name], image_shape=(config.IMAGE_SIZE, config.IMAGE_SIZE, 3))
     mean = None if args.evaluate else read_mean(args.hdf5_dir)

@@ -2,7 +2,7 @@
 90-91% CIFAR-10 test accuracy (Zhang et al. 2017; ../shared/ARCHITECTURES.md)."""
 
 MODEL_NAME = "minigooglenet_cifar10"
-DATA = None           # None: download cifar-10-python.tar.gz with Keras
+DATA = None           # None: download cifar-10-python.tar.gz (cached in ~/.keras/datasets)
 OUTPUT = "output"
 
 EPOCHS = 70           # the LR reaches zero at the end of the last epoch

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from pyimagesearch import atomic, startup
+from pyimagesearch import atomic, signals, startup
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int, random_seed
 from pyimagesearch.deploy import parity
 from pyimagesearch.deploy.formats import FORMATS, INPUT, OUTPUT, exported_path, require
@@ -220,6 +220,8 @@ def main(argv=None) -> int:
         if not result["passed"]:
             raise UserError(f"the {kind} model fails its check ({result['rule']}): "
                             f"{parity.describe(result)}; nothing was written")
+        # A Ctrl-C or SIGTERM that the converters swallowed: nothing is written after it.
+        signals.raise_if_pending()
     size, keras_size = _size(out), os.path.getsize(model_path)
     names = saved_class_names(model_path) or settings.get("class_names")
     atomic.write_json(sidecar(out), {

@@ -206,7 +206,7 @@ def main(argv=None) -> int:
 
 def _predict(args) -> int:
     """`main` once the arguments are parsed."""
-    from pyimagesearch import atomic
+    from pyimagesearch import atomic, signals
     from pyimagesearch.deploy.runtimes import ADVICE, open_model
     from pyimagesearch.evaluation.reports import short_name
     from pyimagesearch.io.checkpoints import check_keras_file
@@ -260,6 +260,7 @@ def _predict(args) -> int:
     if not predicted:
         raise UserError(f"none of the {len(images)} files could be read as an image")
     if args.json:
+        signals.raise_if_pending()  # nothing is written after a stop something swallowed
         try:
             atomic.write_json(args.json, {"model": args.model, "predictions": results})
         except OSError as err:

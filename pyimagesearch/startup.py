@@ -19,6 +19,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
+
+from pyimagesearch import signals
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own (Python-side) logs
 
@@ -38,26 +41,42 @@ def _is_chatter(line: str) -> bool:
     return bool(_CHATTER.match(line))
 
 
+# File descriptor 2 is the process's: one block at a time may take it (threads decoding
+# images take it in turn; a block nested in the same thread takes it from the outer one).
+_STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def filtered_stderr(drop=_is_chatter):
     """Sends the process's stderr (file descriptor 2, C++ logs included) to a temporary
     file while the block runs, then passes on the lines `drop` does not match; if the
-    block raises, every line. With `TF_CPP_MIN_LOG_LEVEL=0` nothing is filtered."""
+    block raises an error, every line (a Ctrl-C or SIGTERM is no error: the lines it
+    interrupted are filtered as usual). With `TF_CPP_MIN_LOG_LEVEL=0` nothing is filtered.
+
+    Other threads' lines written meanwhile are passed on too, once the block ends.
+    """
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
+    with _STDERR_LOCK, tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
         failed = True
         try:
             yield
             failed = False
+        except BaseException as err:
+            # An error the stop caused (a C extension's import turns it into ImportError)
+            # is the stop too.
+            failed = not isinstance(err, KeyboardInterrupt) and signals.requested() is None
+            raise
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            try:
+                sys.stderr.flush()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
             captured.seek(0)
             text = captured.read().decode("utf-8", "replace")
             lines = text.splitlines(keepends=True)
@@ -71,7 +90,9 @@ def import_keras():
     """Imports Keras (and its backend, and finds the devices) with the chatter filtered out.
 
     Everything else written to stderr meanwhile is passed on, and if the import
-    fails, everything is. With `TF_CPP_MIN_LOG_LEVEL=0` nothing is filtered.
+    fails, everything is. With `TF_CPP_MIN_LOG_LEVEL=0` nothing is filtered. A Ctrl-C
+    or SIGTERM received meanwhile stops the command here, even where the import
+    caught it.
 
     Returns:
         The `keras` module.
@@ -87,4 +108,5 @@ def import_keras():
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # where cuInit reports, once
+    signals.raise_if_pending()  # a stop that an import caught (`except ImportError: ...`)
     return keras

@@ -1,4 +1,5 @@
 import importlib
+import os
 
 import pytest
 from doc_commands import PARSERS, get_parser
@@ -199,3 +200,73 @@ def test_help_shows_a_default_only_where_one_is_set():
                     "flip": "flips (default: --flip)", "nesterov": "Nesterov",
                     "range": "range (default: 1e-06 10.0)",
                     "share": "share of 100% (default: 0.5)"}
+
+
+def _command(body: str) -> str:
+    """A command in a fresh Python, as the scripts are: `main` under `handle_user_errors`."""
+    return ("import gc, os, signal, sys, time\n"
+            "from pyimagesearch.cli import handle_user_errors\n"
+            "@handle_user_errors\n"
+            "def main(argv=None):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+            + "sys.exit(main())\n")
+
+
+def _python(code: str, *argv, timeout=120):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": root}, timeout=timeout)
+
+
+@pytest.mark.parametrize("signum_name, status, said", [("SIGTERM", 143, "terminated (SIGTERM)"),
+                                                      ("SIGINT", 130, "interrupted")])
+def test_a_stop_that_a_gc_callback_swallowed_stops_the_command_at_once(signum_name, status,
+                                                                      said, tmp_path):
+    """JAX's `_xla_gc_callback` runs at every garbage collection (Keras loads JAX on every
+    backend); a signal landing there printed "Exception ignored in: <function
+    _xla_gc_callback> ... Terminated", and the command went on (an export wrote its file
+    15 s after the signal)."""
+    written = tmp_path / "result"
+    result = _python(_command(
+        f"def as_jax_does(phase, info):  # the signal lands in here, once\n"
+        f"    gc.callbacks.remove(as_jax_does)\n"
+        f"    os.kill(os.getpid(), signal.{signum_name})\n"
+        f"gc.callbacks.append(as_jax_does)\n"
+        f"gc.collect()\n"
+        f"deadline = time.time() + 10\n"
+        f"while time.time() < deadline:  # work that a stop must end\n"
+        f"    sum(range(1000))\n"
+        f"open(sys.argv[1], 'w').write('written after the stop')\n"
+        f"return 0"), written)
+    assert (result.returncode, result.stderr) == (status, said + "\n")
+    assert not written.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="watches /proc/PID/maps")
+@pytest.mark.parametrize("signum_name, status, said", [("SIGTERM", 143, "terminated (SIGTERM)"),
+                                                      ("SIGINT", 130, "interrupted")])
+def test_a_stop_while_a_c_extension_initializes_waits_for_its_end(signum_name, status, said):
+    """A signal landing while jaxlib's C extension initialized crashed Python (segmentation
+    fault, status -11, no word) every time; others fail the import ("ImportError:
+    initialization failed"). The stop now waits for the initialization to end."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    process = subprocess.Popen([sys.executable, "-c", _command("import jax\nreturn 0")],
+                               env={**os.environ, "PYTHONPATH": root}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while process.poll() is None and time.time() < deadline:
+        with open(f"/proc/{process.pid}/maps") as f:
+            if "jaxlib/_jax" in f.read():  # being loaded: its initialization runs now
+                break
+        time.sleep(0.0005)
+    process.send_signal(getattr(signal, signum_name))
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (status, said + "\n")

@@ -1,11 +1,13 @@
 """decode_image: the one image reader of build_tiny_hdf5.py and predict.
 
 JPEGs are decoded strictly (a libjpeg warning is an error, nothing is printed)
-and otherwise exactly as OpenCV decoded them before.
+and otherwise exactly as OpenCV decoded them before; a damaged PNG is called one,
+and nothing libpng says reaches stderr.
 """
 
 import io
 import os
+import zlib
 
 import cv2
 import numpy as np
@@ -175,3 +177,76 @@ def test_damage_jpeg_keeps_the_end_marker(tmp_path):
     after = open(damage_jpeg(path), "rb").read()
     assert len(after) == len(before) and after != before and after.endswith(b"\xff\xd9")
     assert os.path.getsize(path) == len(before)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _damaged_pngs(good: bytes) -> dict[str, tuple[bytes, str]]:
+    """PNGs damaged as disks and downloads damage them: `{name: (data, why refused)}`."""
+    idat = good.find(b"IDAT") - 4
+    end = idat + 8 + int.from_bytes(good[idat:idat + 4], "big")  # where its CRC starts
+    scan = bytearray(good)
+    scan[(idat + end) // 2] ^= 0xFF
+    crc = good[:end] + bytes(b ^ 0xFF for b in good[end:end + 4]) + good[end + 4:]
+    body = bytearray(good[idat + 8:end])
+    body[2] ^= 0x55  # the first deflate block's header, the chunk's CRC made to match
+    deflate = good[:idat] + _chunk(b"IDAT", bytes(body)) + good[end + 4:]
+    text = _chunk(b"tEXt", b"Comment\0hello")
+    cut = "cut short: it has no end chunk"
+    return {"cut_in_scan.png": (good[:(idat + end) // 2], cut),
+            "cut_before_end.png": (good[:-12], cut),
+            "signature_only.png": (good[:8], cut),
+            "scan_byte.png": (bytes(scan), "its IDAT chunk fails its checksum"),
+            "scan_checksum.png": (crc, "its IDAT chunk fails its checksum"),
+            "deflate.png": (deflate, "IDAT: "),  # in libpng's words
+            "text_checksum.png": (good[:idat] + text[:-4] + bytes(4) + good[idat:],
+                                  "its tEXt chunk fails its checksum")}
+
+
+def test_damaged_pngs_are_called_damaged_and_libpng_says_nothing(tmp_path, capfd):
+    """libpng printed its own lines ("libpng error: IDAT: incorrect data check") and the
+    file was called "not an image"; a bad checksum in a text chunk passed with a warning."""
+    good = cv2.imencode(".png", _photo())[1].tobytes()
+    for name, (data, why) in _damaged_pngs(good).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ValueError) as refused:
+            decode_image(str(path))
+        assert str(refused.value).startswith(f"{path}: is a damaged PNG ({why}"), name
+        assert "\n" not in str(refused.value)
+        assert capfd.readouterr().err == "", name
+
+
+def test_a_whole_png_that_libpng_warns_about_decodes_quietly(tmp_path, capfd):
+    good = cv2.imencode(".png", _photo())[1].tobytes()
+    idat = good.find(b"IDAT") - 4
+    path = tmp_path / "profile.png"  # an ICC profile libpng cannot use: it warns, and reads
+    path.write_bytes(good[:idat] + _chunk(b"iCCP", b"ICC\0\0" + zlib.compress(b"?" * 40))
+                     + good[idat:])
+    expected = _opencv(str(path))
+    assert "libpng warning" in capfd.readouterr().err
+    np.testing.assert_array_equal(decode_image(str(path)), expected)
+    assert capfd.readouterr().err == ""
+
+
+def test_random_damage_to_a_png_is_refused_or_harmless(tmp_path, capfd):
+    rng = np.random.default_rng(2)
+    good = cv2.imencode(".png", _photo((32, 32, 3)))[1].tobytes()
+    refused = 0
+    for trial in range(200):
+        data = bytearray(good)
+        at = int(rng.integers(8, len(data)))
+        data[at] ^= int(rng.integers(1, 256))
+        path = tmp_path / f"{trial}.png"
+        path.write_bytes(bytes(data))
+        try:
+            image = decode_image(str(path), (32, 32))
+        except ValueError as err:
+            assert str(err).startswith(f"{path}: is a damaged PNG ("), err
+            refused += 1
+        else:  # a changed byte that no chunk's checksum covers (none: so never)
+            np.testing.assert_array_equal(image, _opencv(str(path), (32, 32)))
+        assert capfd.readouterr().err == "", trial
+    assert refused == 200  # every byte after the signature is in some chunk's checksum

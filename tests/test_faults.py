@@ -12,11 +12,12 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from cifar_data import write_cifar
+from cifar_data import CLASSES, write_cifar
 from tiny_data import write_tiny_imagenet
 
 import pyimagesearch.nn  # noqa: F401  (registers the models' layers, as the README says)
 from pyimagesearch.io import is_complete
+from pyimagesearch.io.checkpoints import save_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
@@ -205,7 +206,120 @@ def test_sigterm_in_the_first_epoch_says_one_sentence(tmp_path, monkeypatch, cap
     monkeypatch.setattr(python_utils, "pythonify_logs", pythonify_logs)
     assert _main_keeping_the_sigterm_handler(train_cifar10.main, argv) == 143
     err = capsys.readouterr().err
+    # It advised --force, which the same command does not need.
     assert err.strip().splitlines() == [
-        "terminated (SIGTERM); no checkpoint was written yet; rerun the same command with "
-        "--force to start over"]
+        "terminated (SIGTERM); no epoch had finished; rerun the same command to start again"]
     assert not (tmp_path / "run" / "report.html").exists()
+    monkeypatch.undo()
+    assert train_cifar10.main(argv) == 0  # the same command: no --force needed
+    assert (tmp_path / "run" / "minigooglenet_cifar10.keras").exists()
+
+
+def test_where_a_stopped_run_resumes_is_said_as_the_folder_has_it(tmp_path):
+    """--force only where the same command would be refused: epochs trained, no checkpoint."""
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training.run import where_to_resume
+
+    paths = RunPaths(str(tmp_path), "m")
+    assert where_to_resume(paths) == "no epoch had finished; rerun the same command to start again"
+    with open(paths.history, "w") as f:
+        json.dump({"loss": [2.3, 2.1], "val_loss": [2.2, 2.0]}, f)
+    assert where_to_resume(paths) == ("no checkpoint was written yet; rerun the same command "
+                                      "with --force to start over (the 2 epochs trained are "
+                                      "lost)")
+    os.makedirs(paths.checkpoints)
+    open(os.path.join(paths.checkpoints, "m_epoch_002.keras"), "w").close()
+    assert where_to_resume(paths).startswith("rerun the same command to continue from epoch 2")
+
+
+def _signal_at(argv, reached, signum, timeout=300):
+    """Runs `python argv...`, sends `signum` once `reached(maps, stdout_lines)` holds (`maps`:
+    the process's /proc/PID/maps, which names every shared library loaded so far), and
+    returns `(status, stdout, stderr)`."""
+    import threading
+
+    process = subprocess.Popen([sys.executable, *argv], env=ENV, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    deadline = time.time() + timeout
+    while process.poll() is None:
+        assert time.time() < deadline, "the moment to send the signal never came"
+        with open(f"/proc/{process.pid}/maps") as f:
+            if reached(f.read(), lines):
+                break
+        time.sleep(0.0005)
+    assert process.poll() is None, "it ended before the moment came"
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=timeout)
+    reader.join()
+    return process.returncode, "".join(lines), err
+
+
+def _library(name):
+    return lambda maps, lines: name in maps
+
+
+def _printed(start, delay=0.0):
+    def reached(maps, lines):
+        if any(line.startswith(start) for line in lines):
+            time.sleep(delay)
+            return True
+        return False
+    return reached
+
+
+# Moments of a command's start-up, found in what it has loaded or printed: NumPy, JAX's
+# C extension (which Keras loads whatever the backend, with its gc callback), the backend's.
+BACKEND_LIBRARY = {"tensorflow": "_pywrap_tensorflow_internal", "jax": "jaxlib/_jax",
+                   "torch": "libtorch_cpu"}
+START_UP = {"numpy": _library("numpy/_core/_multiarray_umath"), "jax": _library("jaxlib/_jax"),
+            "backend": _library(BACKEND_LIBRARY[keras.backend.backend()])}
+STOPS = {signal.SIGTERM: (143, "terminated (SIGTERM)"), signal.SIGINT: (130, "interrupted")}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="watches /proc/PID/maps")
+def test_a_stop_anywhere_in_the_start_up_says_one_line(tmp_path):
+    """Stopped while it started, a run printed TensorFlow's start-up notices, or "Exception
+    ignored in: <function _xla_gc_callback> ... Terminated", or crashed (a segmentation
+    fault inside jaxlib's initialization), or advised --force where the same command
+    restarts fine."""
+    data = write_cifar(str(tmp_path / "data"))
+    moments = {**START_UP, "data read": _printed("CIFAR-10: "),
+               "model built": _printed("CIFAR-10: ", delay=2.0)}
+    for number, (moment, reached) in enumerate(moments.items()):
+        signum = [signal.SIGTERM, signal.SIGINT][number % 2]
+        status, out, err = _signal_at(
+            [os.path.join(ROOT, "train_cifar10.py"), "--data", data, "--epochs", "2",
+             "--batch-size", "20", "--verbose", "0", "--output", str(tmp_path / moment)],
+            reached, signum)
+        expected, said = STOPS[signum]
+        assert status == expected and len(err.splitlines()) == 1, (moment, status, err)
+        assert err.startswith(f"{said}; ") and "rerun the same command" in err, (moment, err)
+        assert "--force" not in err, (moment, err)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="watches /proc/PID/maps")
+def test_an_export_stopped_anywhere_writes_nothing_and_says_one_line(tmp_path):
+    """An export stopped while TensorFlow loaded went on and wrote its file 15 s later."""
+    data = write_cifar(str(tmp_path / "data"))
+    inputs = keras.Input((32, 32, 3), dtype="uint8")
+    x = keras.layers.Conv2D(4, 3, strides=2)(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    run = tmp_path / "run"
+    os.makedirs(run)
+    save_model(keras.Model(inputs, outputs), str(run / "small.keras"), {"class_names": CLASSES})
+    with open(run / "small_args.json", "w") as f:
+        json.dump({"args": {"data": data}}, f)
+    moments = {"jax": START_UP["jax"], "tensorflow": _library("_pywrap_tensorflow_internal"),
+               "exporting": _printed("exporting "), "checking": _printed("exporting ", 0.3)}
+    for number, (moment, reached) in enumerate(moments.items()):
+        signum = [signal.SIGTERM, signal.SIGINT][number % 2]
+        out = tmp_path / f"{moment}.onnx"
+        status, _, err = _signal_at(["-m", "pyimagesearch.export", str(run), "--format", "onnx",
+                                     "--output", str(out)], reached, signum)
+        expected, said = STOPS[signum]
+        assert (status, err) == (expected, said + "\n"), moment
+        assert not out.exists() and not os.path.exists(f"{out}.json"), moment
+        assert not glob.glob(str(tmp_path / ".*")), moment  # nor a temporary file

@@ -2,7 +2,6 @@
 training set, the same for every run (scikit-learn's `train_test_split`)."""
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from pyimagesearch.errors import UserError
 
@@ -26,6 +25,10 @@ def holdout_and_subset(labels: np.ndarray, holdout: int = 0,
     Raises:
         UserError: the holdout and subset ask for more images than there are.
     """
+    # Imported here, once the data are read: 1-4 s on a loaded machine, which a mistake in
+    # the flags or paths found before (the scripts import this module first) must not cost.
+    from sklearn.model_selection import train_test_split
+
     labels = np.asarray(labels).reshape(-1)
     everything = np.arange(len(labels))
     classes = len(np.unique(labels))

@@ -11,15 +11,22 @@ A class's label is the position of its wnid in the sorted `wnids.txt`.
 
 import json
 import os
+import re
+import zlib
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-import simplejpeg
 
 from pyimagesearch.errors import UserError
+from pyimagesearch.startup import filtered_stderr
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# What OpenCV's image codecs write on stderr from C while decoding: libpng's own
+# messages ("libpng error: IDAT: incorrect data check") and OpenCV's log lines
+# ("[ WARN:0@0.017] global grfmt_png.cpp:793 readFromStreamOrBuffer PNG input ...").
+_CODEC_SAYS = re.compile(r"(libpng (error|warning): |\[ ?(WARN|ERROR|INFO|DEBUG):[\d@.]+\] )")
 
 
 @dataclass
@@ -162,6 +169,8 @@ def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
 
 def _decode_jpeg(path: str, data: bytes) -> np.ndarray:
     """A JPEG as RGB, strictly: any libjpeg warning (damaged scan data) is an error."""
+    import simplejpeg  # (imported here: checking a folder's layout needs no decoder)
+
     # A complete JPEG ends its last scan with the end-of-image marker FF D9, which scan
     # data never holds (FF is byte-stuffed there); bytes appended after it are harmless.
     if data.find(b"\xff\xd9", max(2, data.rfind(b"\xff\xda"))) < 0:
@@ -176,6 +185,42 @@ def _decode_jpeg(path: str, data: bytes) -> np.ndarray:
     return _orient(image, _exif_orientation(data))
 
 
+def _png_damage(data: bytes) -> str | None:
+    """What is wrong with a PNG's chunks (cut short, or one failing its CRC), or None:
+    said in words, where libpng fails with its own on stderr (and lets a damaged
+    ancillary chunk pass with a warning)."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):  # length, type, data, CRC
+        end = pos + 12 + int.from_bytes(data[pos:pos + 4], "big")
+        if end > len(data):
+            break
+        kind = data[pos + 4:pos + 8]
+        if zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            return f"its {kind.decode('ascii', 'backslashreplace')} chunk fails its checksum"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "cut short: it has no end chunk"
+
+
+def _opencv_decode(data: bytes) -> tuple[np.ndarray | None, list[str]]:
+    """`(BGR image or None, what the codec said)`: OpenCV's `imdecode`, with the lines
+    its codecs write on stderr (libpng's, OpenCV's log) kept from the user's screen."""
+    import cv2
+
+    said = []
+
+    def codec_line(line: str) -> bool:
+        if _CODEC_SAYS.match(line):
+            said.append(_CODEC_SAYS.sub("", line, count=1).strip())
+            return True
+        return False
+
+    with filtered_stderr(codec_line):
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return image, said
+
+
 def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
     """Reads an image file as (height, width, 3) uint8 RGB of `size` (width, height).
 
@@ -183,12 +228,15 @@ def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
     area interpolation; an EXIF orientation is applied. JPEGs are decoded
     strictly (libjpeg-turbo through simplejpeg): a truncated file, or damaged
     scan data that OpenCV would decode into garbage with only a warning on
-    stderr, is refused. Other formats are read with OpenCV.
+    stderr, is refused. PNGs are checked whole (every chunk's CRC, the end
+    chunk) before OpenCV reads them, and so are other formats, quietly.
 
     Raises:
         ValueError: the file cannot be read or decoded, is truncated or
             damaged; the message names the path. Nothing is printed.
     """
+    import cv2
+
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -199,7 +247,14 @@ def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
     if data[:2] == b"\xff\xd8":
         image = _decode_jpeg(path, data)
     else:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        png = data.startswith(PNG_SIGNATURE)
+        damage = _png_damage(data) if png else None
+        if damage is None:
+            image, said = _opencv_decode(data)
+            if image is None and png:
+                damage = "; ".join(said) or "OpenCV cannot decode it"
+        if damage is not None:
+            raise ValueError(f"{path}: is a damaged PNG ({damage})")
         if image is None:
             raise ValueError(f"{path}: is not an image (OpenCV cannot decode it)")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -21,6 +21,7 @@ import numpy as np
 
 from pyimagesearch import atomic
 from pyimagesearch.errors import UserError
+from pyimagesearch.io.dataformat import in_data_format
 
 STATE_MEMBER = "pyimagesearch_state.json"
 
@@ -130,7 +131,10 @@ def saved_class_names(path: str) -> list[str] | None:
 def load_checkpoint(path: str, what: str = "checkpoint",
                     advice: str = "delete it to resume from the one before, or start over "
                                   "with --force"):
-    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included.
+    """Loads a `.keras` checkpoint in Keras's safe mode, RNG states included, in
+    Keras's image data format wherever it was saved (`pyimagesearch.io.dataformat`):
+    a model trained channels_first takes (N, H, W, 3) images where Keras is set to
+    channels_last, as a model built there does.
 
     Raises:
         UserError: it cannot be loaded; the message names it as `what` and ends
@@ -142,11 +146,13 @@ def load_checkpoint(path: str, what: str = "checkpoint",
     from pyimagesearch.preprocessing import batch as _registers_preprocessing  # noqa: F401
 
     check_keras_file(path, what, advice)
+    data_format = keras.config.image_data_format()
     try:
-        model = keras.models.load_model(path, safe_mode=True)
+        with in_data_format(path, data_format) as moved:
+            model = keras.models.load_model(moved, safe_mode=True)
     except Exception as err:
-        raise UserError(f"cannot load {what} {path} ({type(err).__name__}: {err}); "
-                        f"{advice}") from None
+        raise UserError(f"cannot load {what} {path} in Keras's {data_format} image data "
+                        f"format ({type(err).__name__}: {err}); {advice}") from None
     restore_rng_state(model, checkpoint_state(path))
     return model
 

@@ -220,7 +220,11 @@ def where_to_resume(paths: RunPaths) -> str:
     if found:
         return (f"rerun the same command to continue from epoch {found[-1][0]} "
                 f"({found[-1][1]})")
-    return "no checkpoint was written yet; rerun the same command with --force to start over"
+    trained = _history_epochs(paths)
+    if trained:  # `settle` refuses to start such a run over without a word
+        return (f"no checkpoint was written yet; rerun the same command with --force to start "
+                f"over (the {trained} epochs trained are lost)")
+    return "no epoch had finished; rerun the same command to start again"
 
 
 def wants_distribution(args: Settings) -> bool:
