@@ -13,13 +13,14 @@ its exit, and the command must answer with one line and status 2. Python's own
 start-up (`python -c pass`) is measured beside them as the floor.
 """
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from pyimagesearch.cli import ArgumentParser, positive_int
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,10 +48,15 @@ def time_command(argv: list[str], runs: int, expect_error: bool = True) -> list[
     return times
 
 
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=positive_int, default=15,
+                        help="runs of each command, whose median is reported")
+    return parser
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs of each command")
-    args = parser.parse_args(argv)
+    args = get_args_parser().parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         fields = {"missing": os.path.join(tmp, "nonexistent"), "tmp": tmp}
         rows = [("python -c pass (the floor)", time_command(["-c", "pass"], args.runs, False))]

@@ -24,6 +24,7 @@ PARSERS = {
     "-m bench.run": "bench.run",
     "-m bench.backends": "bench.backends",
     "-m bench.report": "bench.report",
+    "-m bench.startup": "bench.startup",
     "-m bench.export": "bench.export",
     "-m bench.ema_bn": "bench.ema_bn",
     "-m bench.cifar10_subset": "bench.cifar10_subset",
