@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 
@@ -110,3 +111,58 @@ def test_start_over_deletes_the_model_and_every_checkpoint(tmp_path):
     start_over(RunPaths(str(tmp_path), "minigooglenet_cifar10"))
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["checkpoints",
                                                             "minigooglenet_cifar10_args.json"]
+
+
+def _logits_model():
+    """A classifier whose loss is computed from logits: not clipped on any backend, so an
+    absurd learning rate gives a huge but finite loss (as TensorFlow gives MiniGoogLeNet's)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_an_exploding_loss_stops_the_run_which_resumes_from_its_last_good_checkpoint(
+        tmp_path, capsys):
+    """--lr 1e12 ran to the end with exit 0 (training loss 3.8e21, finite)."""
+    import argparse
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.cli import handle_user_errors
+    from pyimagesearch.io import ArrayBatches
+    from pyimagesearch.training import engine
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    paths = engine.RunPaths(str(tmp_path), "m")
+
+    @handle_user_errors
+    def train(argv):  # as a script's main: epoch 2 (index 1) runs at `second`
+        second, resume = argv
+        args = argparse.Namespace(epochs=3, checkpoint_every=1, keep_checkpoints=0, lr=0.1,
+                                  power=1.0, lr_restarts={"1": second}, verbose=0,
+                                  tensorboard=False)
+        keras.utils.set_random_seed(1)
+        start, checkpoint = paths.checkpoint_list()[-1] if resume else (0, None)
+        model = engine.load_checkpoint(checkpoint) if checkpoint else _logits_model()
+        engine.train(model, ArrayBatches(x, y, 16, seed=2), paths, args, start, title="t",
+                     checkpoint=checkpoint)
+        return 0
+
+    assert train((1e12, False)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged at batch " in err
+    assert " of epoch 2 (the loss reached " in err and "uniform guess" in err
+    assert "the learning rate, 1e+12, is too high" in err
+    assert "m_epoch_001.keras (epoch 1), is kept" in err and "--resume --lr 1e+11" in err
+    # The diverged epoch is never checkpointed, and no final model is saved.
+    assert [epoch for epoch, _ in paths.checkpoint_list()] == [1]
+    assert not os.path.exists(paths.model)
+    # Resumable from the last good checkpoint with a lower rate, to the end.
+    assert train((0.01, True)) == 0
+    assert [epoch for epoch, _ in paths.checkpoint_list()] == [1, 2, 3]
+    assert os.path.exists(paths.model)

@@ -1,11 +1,11 @@
 """EpochCheckpoint: whole-model `.keras` checkpoints every N epochs, written atomically
 (the format: `pyimagesearch.io.checkpoints`)."""
 
-import math
 import os
 
 import keras
 
+from pyimagesearch.callbacks.divergence import classes_of, divergence
 from pyimagesearch.errors import UserError
 from pyimagesearch.io.checkpoints import list_checkpoints, save_checkpoint
 
@@ -16,7 +16,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Files are named `{prefix}_epoch_NNN.keras` after the number of epochs completed
     (Keras passes the true epoch when training resumes with `initial_epoch`),
     written under a temporary name and renamed into place, so a crash never
-    leaves a torn checkpoint. The last epoch of a run is always saved.
+    leaves a torn checkpoint. The last epoch of a run is always saved, unless its
+    loss diverged (`pyimagesearch.callbacks.divergence`): a diverged model never
+    replaces the last good checkpoint.
 
     Args:
         folder: where the checkpoints go (created if needed).
@@ -43,8 +45,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         done = epoch + 1
         if done % self.every and done != self.params.get("epochs"):
             return
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if divergence(logs, classes_of(self.model)):
             return  # never let a diverged model replace the last good checkpoint
         stem = f"{self.prefix}_epoch" if self.prefix else "epoch"
         path = os.path.join(self.folder, f"{stem}_{done:03d}.keras")

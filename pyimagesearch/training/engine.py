@@ -338,7 +338,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         if getattr(model, "_eval_epoch_iterator", None) is not None:
             model._eval_epoch_iterator = None
         raise kind(f"interrupted; {where_to_resume(paths)}") from None
-    check_finite(callbacks[-1], paths)
+    check_diverged(callbacks[-1], paths)
     if replicas.processes > 1:
         digest = distributed.check_replicas_agree(model)
         print(f"process {replicas.process} of {replicas.processes}: the same weights as every "
@@ -410,16 +410,25 @@ def poly_schedule(args: argparse.Namespace) -> PolynomialDecay:
                            getattr(args, "warmup_epochs", 0.0))
 
 
-def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:
-    """Raises a UserError naming the epoch and batch if the loss diverged."""
-    if monitor.diverged:
-        where = monitor.diverged
-        last = paths.checkpoint_list()
-        keep = (f"the last good checkpoint, {last[-1][1]}, is kept" if last
-                else "no checkpoint was written")
-        raise UserError(f"training diverged: the loss became {where['loss']} at batch "
-                        f"{where['batch']} of epoch {where['epoch']} ({keep}); rerun with "
-                        "--resume and a lower --lr")
+def check_diverged(monitor: StopOnDivergence, paths: RunPaths) -> None:
+    """Raises a UserError if the loss diverged (`StopOnDivergence`): one sentence naming
+    the epoch, saying the learning rate is too high, and how to continue with a lower one
+    (a tenth of the rate it diverged at) from the last good checkpoint."""
+    if not monitor.diverged:
+        return
+    where = monitor.diverged
+    at = (f"at batch {where['batch']} of epoch {where['epoch']}" if where["batch"]
+          else f"in epoch {where['epoch']}")
+    lower = f"{where['lr'] / 10:.2g}"
+    last = paths.checkpoint_list()
+    if last:
+        then = (f"the last good checkpoint, {last[-1][1]} (epoch {last[-1][0]}), is kept: "
+                f"continue from it with a lower rate, e.g. --resume --lr {lower}")
+    else:
+        then = ("no checkpoint was written: start over with a lower rate, e.g. --force --lr "
+                f"{lower}")
+    raise UserError(f"training diverged {at} ({where['reason']}): the learning rate, "
+                    f"{where['lr']:.3g}, is too high; {then}")
 
 
 def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
