@@ -104,7 +104,11 @@ def test_cifar10_evaluate_flag(cifar_dir, tmp_path, capsys):
 
 
 def test_progress_is_a_line_an_epoch_when_the_output_is_not_a_terminal(monkeypatch):
-    assert train_cifar10.get_args_parser().parse_args([]).verbose == 2  # pytest captures stdout
+    from pyimagesearch.training.flags import verbosity
+
+    assert train_cifar10.get_args_parser().parse_args([]).verbose == "auto"
+    assert verbosity("auto") == 2  # pytest captures stdout
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert train_cifar10.get_args_parser().parse_args([]).verbose == 1
+    assert verbosity("auto") == 1
     assert train_cifar10.get_args_parser().parse_args(["--verbose", "0"]).verbose == 0
+    assert verbosity(0) == 0

@@ -166,3 +166,47 @@ def test_an_exploding_loss_stops_the_run_which_resumes_from_its_last_good_checkp
     assert train((0.01, True)) == 0
     assert [epoch for epoch, _ in paths.checkpoint_list()] == [1, 2, 3]
     assert os.path.exists(paths.model)
+
+
+def test_verbose_follows_where_the_output_goes_on_resume_unless_typed(tmp_path, monkeypatch):
+    """A run started on a terminal (a progress bar) and resumed with its output redirected
+    kept writing the bar into the log: the resolved --verbose was saved as if typed."""
+    import zipfile
+
+    import train_cifar10
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training import flags, run
+    from pyimagesearch.training.engine import write_settings
+
+    def command(folder, argv, tty: bool):
+        monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+        parser = train_cifar10.get_args_parser()
+        argv = ["--output", str(folder), "--epochs", "3", *argv]
+        args = flags.parse_args(parser, argv, train_cifar10.config)
+        paths = RunPaths(str(folder), "minigooglenet_cifar10")
+        run.settle(parser, argv, args, paths)
+        return args, paths
+
+    def killed_after_epoch_1(args, paths):
+        write_settings(paths, args)
+        os.makedirs(paths.checkpoints, exist_ok=True)
+        with zipfile.ZipFile(os.path.join(paths.checkpoints,
+                                          "minigooglenet_cifar10_epoch_001.keras"), "w") as z:
+            z.writestr("config.json", "{}")
+            z.writestr("model.weights.h5", "")
+
+    args, paths = command(tmp_path / "a", [], tty=True)
+    assert flags.verbosity(args.verbose) == 1  # a progress bar on the terminal
+    killed_after_epoch_1(args, paths)
+    args, _ = command(tmp_path / "a", ["--resume"], tty=False)
+    assert flags.verbosity(args.verbose) == 2  # a line an epoch in the log
+    args, _ = command(tmp_path / "a", ["--resume"], tty=True)
+    assert flags.verbosity(args.verbose) == 1
+
+    # A typed --verbose is the run's setting: kept on --resume, wherever the output goes.
+    args, paths = command(tmp_path / "b", ["--verbose", "1"], tty=True)
+    killed_after_epoch_1(args, paths)
+    args, _ = command(tmp_path / "b", ["--resume"], tty=False)
+    assert flags.verbosity(args.verbose) == 1
+    args, _ = command(tmp_path / "b", ["--resume", "--verbose", "0"], tty=False)
+    assert flags.verbosity(args.verbose) == 0

@@ -30,6 +30,7 @@ from pyimagesearch.evaluation import figures, lr_range, metrics, reports, run_re
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
 from pyimagesearch.training import distributed, precision, recipes, run
+from pyimagesearch.training.flags import verbosity
 from pyimagesearch.io.runfiles import RunPaths
 from pyimagesearch.training.run import where_to_resume
 from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
@@ -169,7 +170,7 @@ def model_for(checkpoint: str | None, initial_epoch: int, epochs: int, new_model
 
 
 def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
-             model_path: str, verbose: int = 0) -> dict | None:
+             model_path: str, verbose: int | str = 0) -> dict | None:
     """Scores `model` on a test split, alone and with flip TTA (`evaluation.tta`), and
     writes `_eval.json` (with the confusion matrix's counts), `_report.txt` and
     `_confusion.png` (of the model alone) to the run's folder (process 0).
@@ -185,6 +186,7 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
         `{"rank1", "rank5", "n", "model", "flip_tta": {"rank1", "rank5"}}` (None on
         processes other than 0).
     """
+    verbose = verbosity(verbose)
     probs = distributed.predict(model, data, verbose=verbose)
     flipped = distributed.predict(tta.mirrored(model), data, verbose=verbose)
     if not distributed.current().chief:
@@ -227,7 +229,7 @@ def _plot_misclassified(data, labels, probs, class_names, path: str, most: int =
 
 
 def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPaths,
-                   verbose: int = 0) -> dict | None:
+                   verbose: int | str = 0) -> dict | None:
     """`evaluate` for a saved model (`--evaluate MODEL`), checked to fit the data first."""
     model = load_checkpoint(model_path, "--evaluate",
                             "pass a .keras model saved by a training script")
@@ -323,7 +325,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
     try:
         history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
-                            callbacks=callbacks, verbose=args.verbose if chief else 0,
+                            callbacks=callbacks, verbose=verbosity(args.verbose) if chief else 0,
                             shuffle=False, **fit_kwargs)
     except (KeyboardInterrupt, Exception) as stop:  # Ctrl-C or SIGTERM, or an error it caused
         kind = type(stop) if isinstance(stop, KeyboardInterrupt) else signals.requested()
@@ -454,7 +456,8 @@ def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           f"lr {start:g} to {end:g}", flush=True)
     per_epoch = min(len(data), args.find_lr_steps)  # more steps than batches: more epochs
     model.fit(data, epochs=math.ceil(args.find_lr_steps / per_epoch), steps_per_epoch=per_epoch,
-              shuffle=False, callbacks=[data.epoch_callback(), finder, StopWhenAsked()], verbose=args.verbose)
+              shuffle=False, callbacks=[data.epoch_callback(), finder, StopWhenAsked()],
+              verbose=verbosity(args.verbose))
     try:
         suggestion = lr_range.suggest_lr(finder.lrs, finder.losses)
     except ValueError as err:
