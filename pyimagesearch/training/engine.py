@@ -22,14 +22,15 @@ import keras
 import numpy as np
 
 from pyimagesearch import atomic, signals
-from pyimagesearch.backend import describe_hardware, seed_everything, set_global_rng_state
+from pyimagesearch.backend import (accelerator, describe_hardware, seed_everything,
+                                   set_global_rng_state)
 from pyimagesearch.callbacks import (EpochCheckpoint, LRFinder, RunReport, StopOnDivergence,
                                      StopWhenAsked, TrainingMonitor)
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, lr_range, metrics, reports, run_report, tta
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
-from pyimagesearch.training import distributed, precision, recipes, run
+from pyimagesearch.training import distributed, memory, precision, recipes, run
 from pyimagesearch.training.flags import verbosity
 from pyimagesearch.io.runfiles import RunPaths
 from pyimagesearch.training.run import where_to_resume
@@ -37,9 +38,11 @@ from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
 def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, paths: RunPaths,
-            settled: tuple | None = None):
+            settled: tuple | None = None, network=None, images: int = 0):
     """`prepare_run` for training; for `--find-lr`, the precision and the test's LR schedule.
-    Then seeds everything with `--seed`, if given, before any model is built.
+    Then checks that a training step fits in memory (`check_memory`, with `network` and
+    the number of training `images` (0: at least a batch), if given), and seeds everything
+    with `--seed`, if given, before any model is built.
 
     Returns:
         `(args, initial_epoch, checkpoint_path, learning_rate)`: the rate (or
@@ -53,9 +56,26 @@ def prepare(parser: argparse.ArgumentParser, argv, args: argparse.Namespace, pat
     else:
         args, initial_epoch, checkpoint = prepare_run(parser, argv, args, paths, settled)
         learning_rate = args.lr
+    if network is not None:
+        check_memory(network, args, images)  # before the seed: it builds a network
     if args.seed is not None:
         seed_everything(args.seed)
     return args, initial_epoch, checkpoint, learning_rate
+
+
+def check_memory(network, args: argparse.Namespace, images: int) -> None:
+    """Raises a UserError if a training step of this process at `--width` and
+    `--batch-size` (at most `images`) would not fit in the memory left
+    (`memory.check_fits`); only on a CPU, whose memory the step shares with the host.
+
+    Args:
+        network: builds the network at a width multiplier.
+    """
+    if accelerator()["kind"] != "cpu":
+        return
+    batch = math.ceil(min(args.batch_size, images or args.batch_size)
+                      / distributed.current().processes)
+    memory.check_fits(network, args.width, batch)
 
 
 def batch_kwargs(args: argparse.Namespace) -> dict:
