@@ -79,7 +79,7 @@ def test_a_saved_model_is_scored_and_reported(layout, tmp_path):
     _, tta_probs = _expected(model, images, labels, flip_tta=True)
     tta_rank1 = rank_k_accuracy(tta_probs, labels, 1)
     assert result["flip_tta"]["rank1"] == pytest.approx(tta_rank1) != pytest.approx(rank1)
-    assert "test accuracy" in open(paths.file("_report.txt")).read()
+    assert f"rank-1: {result['rank1']:.2%}" in open(paths.file("_report.txt")).read()
     assert os.path.getsize(paths.file("_confusion.png")) > 1000
 
 

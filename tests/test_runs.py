@@ -210,3 +210,36 @@ def test_verbose_follows_where_the_output_goes_on_resume_unless_typed(tmp_path, 
     assert flags.verbosity(args.verbose) == 1
     args, _ = command(tmp_path / "b", ["--resume", "--verbose", "0"], tty=False)
     assert flags.verbosity(args.verbose) == 0
+
+
+def test_the_test_split_is_scored_with_one_figure(tmp_path, capsys):
+    """The end of a run printed "test accuracy: 0.3525" (argmax's predictions) and then
+    "rank-1: 35.10%" (scikit-learn's ranking, which the eval JSON records) for one model:
+    they differ where scores tie, as a saturated softmax's do."""
+    import keras
+    import numpy as np
+
+    from pyimagesearch.io import ArrayBatches
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training import engine
+
+    labels = np.array([0] * 18 + [1] * 6 + [2, 3, 4, 5, 6, 7, 8, 9] * 2)
+    images = np.zeros((len(labels), 4, 4, 3), np.uint8)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Rescaling(0.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10),
+                              keras.layers.Softmax()])
+    model.layers[-2].set_weights([np.zeros((48, 10), "float32"),
+                                  np.array([5, 5] + [0] * 8, "float32")])  # 0 and 1 tie
+    paths = RunPaths(str(tmp_path), "m")
+    names = [f"class {i}" for i in range(10)]
+    result = engine.evaluate(model, ArrayBatches(images, labels, 16, shuffle=False), names,
+                             paths, "m.keras")
+    printed = capsys.readouterr().out
+    assert result["rank1"] == pytest.approx(6 / 40)  # the tie ranks class 1 first
+    line = "rank-1: 15.00% (6 of 40 test images), rank-5: 75.00%"
+    assert printed.count(line) == 1 and "test accuracy" not in printed and "0.45" not in printed
+    with open(paths.file("_report.txt")) as f:
+        assert f.read().splitlines()[1].startswith(line)
+    with open(paths.eval) as f:
+        confusion = np.array(json.load(f)["confusion"])
+    assert np.trace(confusion) == 6 and confusion[:, 1].sum() == 40  # every image: class 1

@@ -70,7 +70,7 @@ def test_two_epochs_write_every_output(finished_run, cifar_dir):
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
     with open(os.path.join(out, f"{NAME}_report.txt")) as f:
         report = f.read()
-    assert f"test accuracy: {accuracy:.4f} ({round(accuracy * 40)} of 40 images)" in report
+    assert f"rank-1: {accuracy:.2%} ({round(accuracy * 40)} of 40 test images)" in report
     assert all(name in report for name in names)
 
 

@@ -212,23 +212,24 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
     if not distributed.current().chief:
         return None
     labels = np.asarray(data.labels)
-    preds = probs.argmax(axis=1)
+    preds = metrics.top_class(probs)  # rank-1's own predictions: one figure everywhere
     rank1, rank5 = metrics.rank5_accuracy(probs, labels)
     tta1, tta5 = metrics.rank5_accuracy(tta.flip_average(probs, flipped), labels)
     title = f"{os.path.basename(model_path)} on the test split"
-    report = reports.classification_summary(labels, preds, class_names, title)
+    summary = (f"rank-1: {rank1:.2%} ({int(np.sum(preds == labels))} of {len(labels)} test "
+               f"images), rank-5: {rank5:.2%}; with flip TTA: rank-1 {tta1:.2%}, rank-5 "
+               f"{tta5:.2%}")
+    report = reports.classification_summary(labels, preds, class_names, title, summary)
     counts = figures.plot_confusion_matrix(labels, preds, class_names,
                                            paths.file("_confusion.png"), title)
-    _plot_misclassified(data, labels, probs, class_names, paths.file("_misclassified.png"))
+    _plot_misclassified(data, labels, preds, probs, class_names,
+                        paths.file("_misclassified.png"))
     result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path,
               "flip_tta": {"rank1": tta1, "rank5": tta5},
               "class_names": [str(name) for name in class_names], "confusion": counts}
     atomic.write_json(paths.eval, result)
     atomic.write_text(paths.file("_report.txt"), report)
-    if len(class_names) <= 20:
-        print(report)
-    print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images); with "
-          f"flip TTA: rank-1 {tta1:.2%}, rank-5 {tta5:.2%}")
+    print(report if len(class_names) <= 20 else summary)  # the summary once, either way
     written = [paths.eval, paths.file("_report.txt"), paths.file("_confusion.png"),
                paths.file("_misclassified.png")]
     if os.path.exists(paths.history):  # a run's folder: its report gains the test split
@@ -237,9 +238,10 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
     return {k: result[k] for k in ("rank1", "rank5", "n", "model", "flip_tta")}
 
 
-def _plot_misclassified(data, labels, probs, class_names, path: str, most: int = 24) -> None:
+def _plot_misclassified(data, labels, preds, probs, class_names, path: str,
+                        most: int = 24) -> None:
     """The `most` misclassified test images the model was surest of, as a grid."""
-    misclassified = np.flatnonzero(probs.argmax(axis=1) != labels)
+    misclassified = np.flatnonzero(preds != labels)
     wrong = misclassified[np.argsort(-probs[misclassified].max(axis=1), kind="stable")][:most]
     rows = np.sort(wrong)  # HDF5 reads rows in increasing order
     images = data.read(rows)[np.searchsorted(rows, wrong)] if len(rows) else []
