@@ -46,13 +46,13 @@ def _mini(width_multiplier):
 def test_a_network_that_cannot_fit_is_refused_before_it_is_built(monkeypatch):
     """--width 1e12 was an out-of-memory traceback while building; --batch-size 4096 on
     CIFAR-10 aborted in C++ (std::bad_alloc) under a 20 GB memory cap."""
-    built = []
+    built, mini = [], _mini(1.0)
 
     def network(width_multiplier):
         built.append(width_multiplier)
-        return _mini(width_multiplier)
+        return mini  # built once: the test's time
 
-    parameters, outputs = memory.network_size(_mini(1.0))
+    parameters, outputs = memory.network_size(mini)
     assert parameters == 1_656_250  # as the paper's network
     assert 6e6 < outputs < 8e6  # float32 outputs of every layer, an image
     monkeypatch.setattr(memory, "available_memory", lambda: (20 * GIB, "a 20 GiB cap"))

@@ -318,11 +318,13 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                               title=title, diagnosis_path=paths.diagnosis,
                               initial_history=saved_history)
     report = RunReport(paths, initial_epoch, args.epochs)  # reads the history the monitor wrote
+    divergence = StopOnDivergence()  # judges each epoch before the checkpoint may be saved
     files = [
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints,
                         state=lambda epoch, logs: {**state,
-                                                   "history": monitor.history_with(epoch, logs)}),
+                                                   "history": monitor.history_with(epoch, logs)},
+                        diverged=lambda: divergence.diverged is not None),
         monitor,
         report,
         *(log_callbacks(paths, initial_epoch, args.tensorboard, saved_history) if chief else []),
@@ -336,13 +338,13 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
             on_train_begin=lambda logs: set_global_rng_state(backend_rng)),
         (BatchLearningRate(poly_schedule(args), len(data)) if recipes.per_batch(args)
          else keras.callbacks.LearningRateScheduler(poly_schedule(args))),
+        divergence,
         *(files if chief else []),
         # --ema: validation sees the averaged weights, checkpoints the trained ones (with the
         # average in the optimizer), and `fit` ends by putting the average in the model.
         *([keras.callbacks.SwapEMAWeights()] if getattr(model.optimizer, "use_ema", False)
           else []),
         StopWhenAsked(),  # a Ctrl-C or SIGTERM that Keras swallowed
-        StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
     try:
@@ -362,7 +364,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         if getattr(model, "_eval_epoch_iterator", None) is not None:
             model._eval_epoch_iterator = None
         raise kind(f"interrupted; {where_to_resume(paths)}") from None
-    check_diverged(callbacks[-1], paths)
+    check_diverged(divergence, paths)
     if replicas.processes > 1:
         digest = distributed.check_replicas_agree(model)
         print(f"process {replicas.process} of {replicas.processes}: the same weights as every "
