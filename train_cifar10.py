@@ -82,16 +82,20 @@ def main(argv=None) -> int:
     if args.evaluate:
         engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
         return 0
-    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled)
+
+    def network(width_multiplier):
+        return MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names),
+                                   width_multiplier=width_multiplier, dropout=args.dropout)
+
+    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled, network,
+                                                         len(x_train))
     validation = f"{len(x_val)} held out for validation, " if args.holdout else ""
     print(f"CIFAR-10: {len(x_train)} training, {validation}{len(x_test)} test images",
           flush=True)
 
     def new_model(learning_rate):
-        network = MiniGoogLeNet.build(width=32, height=32, depth=3, classes=len(class_names),
-                                      width_multiplier=args.width, dropout=args.dropout)
         # Per-pixel mean image of the training set, carried inside the model.
-        model = with_preprocessing(network, x_train.mean(axis=0, dtype="float64"),
+        model = with_preprocessing(network(args.width), x_train.mean(axis=0, dtype="float64"),
                                    name=config.MODEL_NAME)
         optimizer = SGD(learning_rate, momentum=args.momentum, nesterov=args.nesterov,
                         **recipes.optimizer_kwargs(args))

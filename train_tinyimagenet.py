@@ -95,7 +95,14 @@ def main(argv=None) -> int:
     if args.evaluate:
         engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
         return 0
-    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled)
+
+    def network(width_multiplier):
+        height, width, depth = test.image_shape
+        return DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
+                                     bn_before_relu=args.bn_before_relu,
+                                     width_multiplier=width_multiplier, dropout=args.dropout)
+
+    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled, network)
     augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
                            shear=args.shear, flip=args.flip)
     labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
@@ -108,11 +115,7 @@ def main(argv=None) -> int:
           f"train.hdf5 ({train.nbytes / 2**20:,.0f} MiB) {where}", flush=True)
 
     def new_model(learning_rate):
-        height, width, depth = train.image_shape
-        network = DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
-                                        bn_before_relu=args.bn_before_relu,
-                                        width_multiplier=args.width, dropout=args.dropout)
-        model = with_preprocessing(network, mean, name=config.MODEL_NAME)
+        model = with_preprocessing(network(args.width), mean, name=config.MODEL_NAME)
         optimizer = Adam(learning_rate, **recipes.optimizer_kwargs(args))
         model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
         return model

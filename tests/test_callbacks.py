@@ -113,6 +113,49 @@ def test_epoch_checkpoint_skips_a_diverged_model(tmp_path):
     checkpoint.on_epoch_end(0, {"loss": 0.5})
     checkpoint.on_epoch_end(1, {"loss": float("nan")})
     assert os.listdir(tmp_path) == ["epoch_001.keras"]
+    # Finite but exploded: what StopOnDivergence, called first, found.
+    checkpoint.diverged = lambda: True
+    checkpoint.on_epoch_end(2, {"loss": 3.8e21})  # the last epoch
+    assert os.listdir(tmp_path) == ["epoch_001.keras"]
+
+
+def test_a_loss_far_above_a_uniform_guess_is_a_divergence():
+    """--lr 1e12 ran to the end with exit 0: a training loss of 3.8e21 is finite."""
+    from pyimagesearch.callbacks.divergence import divergence
+
+    ten_classes = 10 * np.log(10)  # ten times a uniform guess's loss: 23.0
+    assert "3.8e+21" in divergence({"loss": np.float32(3.8e21)}, 10)
+    assert "nan" in divergence({"loss": float("nan")}, 10)
+    assert divergence({"loss": ten_classes * 1.01}, 10) and divergence({"loss": 50.0}, 200) is None
+    assert divergence({"loss": ten_classes * 0.99}, 10) is None
+    # A model that started above a guess (inputs far from unit scale) is measured from there.
+    assert divergence({"loss": 400.0}, 4, start=59.4) is None
+    assert "more than ten times the 59.4 it started from" in divergence({"loss": 600.0}, 4, 59.4)
+    # A validation loss that is not finite: a divergence only beside a training loss worse
+    # than a uniform guess's (a model that learnt nothing); else a bad validation epoch.
+    assert "validation loss became nan" in divergence({"loss": 2.5, "val_loss": np.nan}, 10)
+    assert divergence({"loss": 0.4, "val_loss": np.nan}, 10) is None
+    assert divergence({"loss": 5.0}, 1) is None and divergence({}, 10) is None
+
+
+def test_stop_on_divergence_stops_at_the_batch_and_remembers_where():
+    from pyimagesearch.callbacks import StopOnDivergence
+
+    model = _tiny_model()  # 2 classes: a uniform guess's loss is ln 2
+    stop = StopOnDivergence()
+    stop.set_model(model)
+    stop.on_train_begin()
+    stop.on_epoch_begin(2)
+    stop.on_train_batch_end(0, {"loss": 0.5})  # where it starts
+    stop.on_train_batch_end(1, {"loss": 6.9})  # ten times a guess's 0.69: not yet
+    assert not model.stop_training and stop.diverged is None
+    stop.on_train_batch_end(2, {"loss": 1e9})
+    assert model.stop_training
+    assert stop.diverged == {"epoch": 3, "batch": 3, "loss": 1e9, "lr": pytest.approx(0.1),
+                             "reason": "the loss reached 1e+09, more than ten times a uniform "
+                                       "guess's 0.693"}
+    stop.on_epoch_end(2, {"loss": float("nan")})  # the first place is kept
+    assert stop.diverged["batch"] == 3
 
 
 def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):

@@ -79,7 +79,7 @@ def test_a_saved_model_is_scored_and_reported(layout, tmp_path):
     _, tta_probs = _expected(model, images, labels, flip_tta=True)
     tta_rank1 = rank_k_accuracy(tta_probs, labels, 1)
     assert result["flip_tta"]["rank1"] == pytest.approx(tta_rank1) != pytest.approx(rank1)
-    assert "test accuracy" in open(paths.file("_report.txt")).read()
+    assert f"rank-1: {result['rank1']:.2%}" in open(paths.file("_report.txt")).read()
     assert os.path.getsize(paths.file("_confusion.png")) > 1000
 
 
@@ -104,7 +104,11 @@ def test_cifar10_evaluate_flag(cifar_dir, tmp_path, capsys):
 
 
 def test_progress_is_a_line_an_epoch_when_the_output_is_not_a_terminal(monkeypatch):
-    assert train_cifar10.get_args_parser().parse_args([]).verbose == 2  # pytest captures stdout
+    from pyimagesearch.training.flags import verbosity
+
+    assert train_cifar10.get_args_parser().parse_args([]).verbose == "auto"
+    assert verbosity("auto") == 2  # pytest captures stdout
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert train_cifar10.get_args_parser().parse_args([]).verbose == 1
+    assert verbosity("auto") == 1
     assert train_cifar10.get_args_parser().parse_args(["--verbose", "0"]).verbose == 0
+    assert verbosity(0) == 0

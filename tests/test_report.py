@@ -79,7 +79,8 @@ def _tiny_image_model():
     from pyimagesearch.preprocessing import with_preprocessing
 
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inputs)
+    x = keras.layers.Rescaling(1 / 128)(inputs)  # unscaled, its loss exploded: a divergence
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(x)
     x = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(x))
     model = with_preprocessing(keras.Model(inputs, x), np.full((32, 32, 3), 127.0), name="m")
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 
@@ -165,3 +166,135 @@ def test_settle_resumes_from_settings_alone(tmp_path):
         run.settle(settings({"resume", "seed"}, seed=2), paths)
     # The same value untyped is not a change: it comes from the saved run.
     assert run.settle(settings({"resume"}, seed=2), paths)[0] == 2
+
+
+def _logits_model():
+    """A classifier whose loss is computed from logits: not clipped on any backend, so an
+    absurd learning rate gives a huge but finite loss (as TensorFlow gives MiniGoogLeNet's)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_an_exploding_loss_stops_the_run_which_resumes_from_its_last_good_checkpoint(
+        tmp_path, capsys):
+    """--lr 1e12 ran to the end with exit 0 (training loss 3.8e21, finite)."""
+    import argparse
+
+    import keras
+    import numpy as np
+
+    from pyimagesearch.cli import handle_user_errors
+    from pyimagesearch.io import ArrayBatches
+    from pyimagesearch.training import engine
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+    paths = engine.RunPaths(str(tmp_path), "m")
+
+    @handle_user_errors
+    def train(argv):  # as a script's main: epoch 2 (index 1) runs at `second`
+        second, resume = argv
+        args = argparse.Namespace(epochs=3, checkpoint_every=1, keep_checkpoints=0, lr=0.1,
+                                  power=1.0, lr_restarts={"1": second}, verbose=0,
+                                  tensorboard=False)
+        keras.utils.set_random_seed(1)
+        start, checkpoint = paths.checkpoint_list()[-1] if resume else (0, None)
+        model = engine.load_checkpoint(checkpoint) if checkpoint else _logits_model()
+        engine.train(model, ArrayBatches(x, y, 16, seed=2), paths, args, start, title="t",
+                     checkpoint=checkpoint)
+        return 0
+
+    assert train((1e12, False)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged at batch " in err
+    assert " of epoch 2 (the loss reached " in err and ", more than ten times " in err
+    assert "the learning rate, 1e+12, is too high" in err
+    assert "m_epoch_001.keras (epoch 1), is kept" in err and "--resume --lr 1e+11" in err
+    # The diverged epoch is never checkpointed, and no final model is saved.
+    assert [epoch for epoch, _ in paths.checkpoint_list()] == [1]
+    assert not os.path.exists(paths.model)
+    # Resumable from the last good checkpoint with a lower rate, to the end.
+    assert train((0.01, True)) == 0
+    assert [epoch for epoch, _ in paths.checkpoint_list()] == [1, 2, 3]
+    assert os.path.exists(paths.model)
+
+
+def test_verbose_follows_where_the_output_goes_on_resume_unless_typed(tmp_path, monkeypatch):
+    """A run started on a terminal (a progress bar) and resumed with its output redirected
+    kept writing the bar into the log: the resolved --verbose was saved as if typed."""
+    import zipfile
+
+    import train_cifar10
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training import flags, run
+    from pyimagesearch.training.engine import write_settings
+
+    def command(folder, argv, tty: bool):
+        monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+        parser = train_cifar10.get_args_parser()
+        argv = ["--output", str(folder), "--epochs", "3", *argv]
+        args = flags.parse_args(parser, argv, train_cifar10.config)
+        paths = RunPaths(str(folder), "minigooglenet_cifar10")
+        run.settle(parser, argv, args, paths)
+        return args, paths
+
+    def killed_after_epoch_1(args, paths):
+        write_settings(paths, args)
+        os.makedirs(paths.checkpoints, exist_ok=True)
+        with zipfile.ZipFile(os.path.join(paths.checkpoints,
+                                          "minigooglenet_cifar10_epoch_001.keras"), "w") as z:
+            z.writestr("config.json", "{}")
+            z.writestr("model.weights.h5", "")
+
+    args, paths = command(tmp_path / "a", [], tty=True)
+    assert flags.verbosity(args.verbose) == 1  # a progress bar on the terminal
+    killed_after_epoch_1(args, paths)
+    args, _ = command(tmp_path / "a", ["--resume"], tty=False)
+    assert flags.verbosity(args.verbose) == 2  # a line an epoch in the log
+    args, _ = command(tmp_path / "a", ["--resume"], tty=True)
+    assert flags.verbosity(args.verbose) == 1
+
+    # A typed --verbose is the run's setting: kept on --resume, wherever the output goes.
+    args, paths = command(tmp_path / "b", ["--verbose", "1"], tty=True)
+    killed_after_epoch_1(args, paths)
+    args, _ = command(tmp_path / "b", ["--resume"], tty=False)
+    assert flags.verbosity(args.verbose) == 1
+    args, _ = command(tmp_path / "b", ["--resume", "--verbose", "0"], tty=False)
+    assert flags.verbosity(args.verbose) == 0
+
+
+def test_the_test_split_is_scored_with_one_figure(tmp_path, capsys):
+    """The end of a run printed "test accuracy: 0.3525" (argmax's predictions) and then
+    "rank-1: 35.10%" (scikit-learn's ranking, which the eval JSON records) for one model:
+    they differ where scores tie, as a saturated softmax's do."""
+    import keras
+    import numpy as np
+
+    from pyimagesearch.io import ArrayBatches
+    from pyimagesearch.io.runfiles import RunPaths
+    from pyimagesearch.training import engine
+
+    labels = np.array([0] * 18 + [1] * 6 + [2, 3, 4, 5, 6, 7, 8, 9] * 2)
+    images = np.zeros((len(labels), 4, 4, 3), np.uint8)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Rescaling(0.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10),
+                              keras.layers.Softmax()])
+    model.layers[-2].set_weights([np.zeros((48, 10), "float32"),
+                                  np.array([5, 5] + [0] * 8, "float32")])  # 0 and 1 tie
+    paths = RunPaths(str(tmp_path), "m")
+    names = [f"class {i}" for i in range(10)]
+    result = engine.evaluate(model, ArrayBatches(images, labels, 16, shuffle=False), names,
+                             paths, "m.keras")
+    printed = capsys.readouterr().out
+    assert result["rank1"] == pytest.approx(6 / 40)  # the tie ranks class 1 first
+    line = "rank-1: 15.00% (6 of 40 test images), rank-5: 75.00%"
+    assert printed.count(line) == 1 and "test accuracy" not in printed and "0.45" not in printed
+    with open(paths.file("_report.txt")) as f:
+        assert f.read().splitlines()[1].startswith(line)
+    with open(paths.eval) as f:
+        confusion = np.array(json.load(f)["confusion"])
+    assert np.trace(confusion) == 6 and confusion[:, 1].sum() == 40  # every image: class 1

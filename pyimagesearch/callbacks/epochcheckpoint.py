@@ -16,7 +16,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Files are named `{prefix}_epoch_NNN.keras` after the number of epochs completed
     (Keras passes the true epoch when training resumes with `initial_epoch`),
     written under a temporary name and renamed into place, so a crash never
-    leaves a torn checkpoint. The last epoch of a run is always saved.
+    leaves a torn checkpoint. The last epoch of a run is always saved, unless its
+    loss is not finite or `diverged` says so: a diverged model never replaces the
+    last good checkpoint.
 
     Args:
         folder: where the checkpoints go (created if needed).
@@ -26,10 +28,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
         keep: how many of the newest checkpoints to keep (0 keeps all).
         state: a function of `(epoch, logs)` returning more JSON-able state
             to save (the data order's seed, the history through this epoch).
+        diverged: a function saying whether the model diverged (e.g. that
+            `StopOnDivergence` did, called before this at an epoch's end).
     """
 
     def __init__(self, folder: str, prefix: str = "", every: int = 1, keep: int = 3,
-                 state=None):
+                 state=None, diverged=None):
         super().__init__()
         if every < 1:
             raise ValueError(f"`every` must be at least 1. Received: every={every}")
@@ -38,13 +42,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.every = every
         self.keep = keep
         self.state = state
+        self.diverged = diverged
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if done % self.every and done != self.params.get("epochs"):
             return
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if (loss is not None and not math.isfinite(float(loss))) or (
+                self.diverged is not None and self.diverged()):
             return  # never let a diverged model replace the last good checkpoint
         stem = f"{self.prefix}_epoch" if self.prefix else "epoch"
         path = os.path.join(self.folder, f"{stem}_{done:03d}.keras")

@@ -23,24 +23,44 @@ def holdout_and_subset(labels: np.ndarray, holdout: int = 0,
         (train, val): sorted indices into `labels`; `val` is empty without a holdout.
 
     Raises:
-        UserError: the holdout and subset ask for more images than there are.
+        UserError: the holdout or the subset cannot be split in proportion: either
+            side of a split would miss a class, or a class has a single image.
     """
     # Imported here, once the data are read: 1-4 s on a loaded machine, which a mistake in
     # the flags or paths found before (the scripts import this module first) must not cost.
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(labels).reshape(-1)
-    everything = np.arange(len(labels))
-    classes = len(np.unique(labels))
-    if holdout + subset > len(labels) or 0 < holdout < classes or 0 < subset < classes:
-        raise UserError(f"--holdout {holdout} and --subset {subset} must each be at least the "
-                        f"{classes} classes and together at most the {len(labels)} training "
-                        "images; lower them")
-    train, val = everything, everything[:0]
+    train, val = np.arange(len(labels)), np.arange(0)
     if holdout:
-        train, val = train_test_split(everything, test_size=holdout, stratify=labels,
+        _check_split(labels, holdout, "--holdout", "held out")
+        train, val = train_test_split(train, test_size=holdout, stratify=labels,
                                       random_state=SPLIT_SEED)
-    if subset and subset < len(train):
-        train, _ = train_test_split(train, train_size=subset, stratify=labels[train],
-                                    random_state=SPLIT_SEED)
+    if subset:
+        if subset > len(train):
+            raise UserError(f"--subset {subset} is more than the {len(train)} training images"
+                            f"{' left by --holdout ' + str(holdout) if holdout else ''}; "
+                            "lower it, or pass 0 to train on all of them")
+        if subset < len(train):
+            _check_split(labels[train], subset, "--subset", "kept for training",
+                         f", or {len(train)} (all of them)")
+            train, _ = train_test_split(train, train_size=subset, stratify=labels[train],
+                                        random_state=SPLIT_SEED)
     return np.sort(train), np.sort(val)
+
+
+def _check_split(labels: np.ndarray, size: int, flag: str, what: str, or_else: str = "") -> None:
+    """Raises a UserError unless `size` of `labels`' images can be split off in
+    proportion: both sides need an image of every class, so every class needs two."""
+    names, counts = np.unique(labels, return_counts=True)
+    classes, pool = len(names), len(labels)
+    if pool < 2 * classes or counts.min() < 2:
+        single = names[counts < 2]
+        why = (f"class {single[0]} has a single image" if len(single)
+               else f"{pool} images of {classes} classes are too few")
+        raise UserError(f"{flag} {size} cannot split the training images in proportion "
+                        f"({why}, and each side needs an image of every class); drop {flag}")
+    if not classes <= size <= pool - classes:
+        raise UserError(f"{flag} {size} must be from {classes} to {pool - classes}{or_else}: "
+                        f"the {size} images {what} and the rest of the {pool} must each hold "
+                        f"an image of every one of the {classes} classes")

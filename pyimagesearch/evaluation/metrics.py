@@ -18,6 +18,15 @@ def rank_k_accuracy(probs, labels, k: int = 5) -> float:
     return float(top_k_accuracy_score(labels, probs, k=k, labels=np.arange(probs.shape[1])))
 
 
+def top_class(probs) -> np.ndarray:
+    """Each row's predicted class as rank-1 counts it: the highest score, of tied scores
+    the higher class index (scikit-learn's order, not `argmax`'s), so that the accuracy
+    of these predictions, their confusion matrix and `rank_k_accuracy(probs, labels, 1)`
+    are one figure."""
+    probs = np.asarray(probs)
+    return probs.shape[1] - 1 - probs[:, ::-1].argmax(axis=1)
+
+
 def rank5_accuracy(probs, labels) -> tuple[float, float]:
     """`(rank1, rank5)`: the share of rows whose true class is first, or among the top five."""
     return rank_k_accuracy(probs, labels, 1), rank_k_accuracy(probs, labels, 5)

@@ -21,23 +21,27 @@ import keras
 import numpy as np
 
 from pyimagesearch import atomic, signals
-from pyimagesearch.backend import describe_hardware, seed_everything, set_global_rng_state
+from pyimagesearch.backend import (accelerator, describe_hardware, seed_everything,
+                                   set_global_rng_state)
 from pyimagesearch.callbacks import (EpochCheckpoint, LRFinder, RunReport, StopOnDivergence,
                                      StopWhenAsked, TrainingMonitor)
 from pyimagesearch.errors import UserError
 from pyimagesearch.evaluation import figures, lr_range, metrics, reports, run_report, tta
 from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
-from pyimagesearch.training import distributed, precision, recipes, run
+from pyimagesearch.training import distributed, memory, precision, recipes, run
 from pyimagesearch.io.runfiles import RunPaths
-from pyimagesearch.training.flags import Settings
+from pyimagesearch.training.flags import Settings, verbosity
 from pyimagesearch.training.run import where_to_resume
 from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
-def prepare(args: Settings, paths: RunPaths, settled: tuple | None = None):
+def prepare(args: Settings, paths: RunPaths, settled: tuple | None = None,
+            network=None, images: int = 0):
     """`prepare_run` for training; for `--find-lr`, the precision and the test's LR schedule.
-    Then seeds everything with `--seed`, if given, before any model is built.
+    Then checks that a training step fits in memory (`check_memory`, with `network` and
+    the number of training `images` (0: at least a batch), if given), and seeds everything
+    with `--seed`, if given, before any model is built.
 
     Returns:
         `(args, initial_epoch, checkpoint_path, learning_rate)`: the rate (or
@@ -51,9 +55,26 @@ def prepare(args: Settings, paths: RunPaths, settled: tuple | None = None):
     else:
         args, initial_epoch, checkpoint = prepare_run(args, paths, settled)
         learning_rate = args.lr
+    if network is not None:
+        check_memory(network, args, images)  # before the seed: it builds a network
     if args.seed is not None:
         seed_everything(args.seed)
     return args, initial_epoch, checkpoint, learning_rate
+
+
+def check_memory(network, args: Settings, images: int) -> None:
+    """Raises a UserError if a training step of this process at `--width` and
+    `--batch-size` (at most `images`) would not fit in the memory left
+    (`memory.check_fits`); only on a CPU, whose memory the step shares with the host.
+
+    Args:
+        network: builds the network at a width multiplier.
+    """
+    if accelerator()["kind"] != "cpu":
+        return
+    batch = math.ceil(min(args.batch_size, images or args.batch_size)
+                      / distributed.current().processes)
+    memory.check_fits(network, args.width, batch)
 
 
 def batch_kwargs(args: Settings) -> dict:
@@ -167,7 +188,7 @@ def model_for(checkpoint: str | None, initial_epoch: int, epochs: int, new_model
 
 
 def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
-             model_path: str, verbose: int = 0) -> dict | None:
+             model_path: str, verbose: int | str = 0) -> dict | None:
     """Scores `model` on a test split, alone and with flip TTA (`evaluation.tta`), and
     writes `_eval.json` (with the confusion matrix's counts), `_report.txt` and
     `_confusion.png` (of the model alone) to the run's folder (process 0).
@@ -183,28 +204,30 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
         `{"rank1", "rank5", "n", "model", "flip_tta": {"rank1", "rank5"}}` (None on
         processes other than 0).
     """
+    verbose = verbosity(verbose)
     probs = distributed.predict(model, data, verbose=verbose)
     flipped = distributed.predict(tta.mirrored(model), data, verbose=verbose)
     if not distributed.current().chief:
         return None
     labels = np.asarray(data.labels)
-    preds = probs.argmax(axis=1)
+    preds = metrics.top_class(probs)  # rank-1's own predictions: one figure everywhere
     rank1, rank5 = metrics.rank5_accuracy(probs, labels)
     tta1, tta5 = metrics.rank5_accuracy(tta.flip_average(probs, flipped), labels)
     title = f"{os.path.basename(model_path)} on the test split"
-    report = reports.classification_summary(labels, preds, class_names, title)
+    summary = (f"rank-1: {rank1:.2%} ({int(np.sum(preds == labels))} of {len(labels)} test "
+               f"images), rank-5: {rank5:.2%}; with flip TTA: rank-1 {tta1:.2%}, rank-5 "
+               f"{tta5:.2%}")
+    report = reports.classification_summary(labels, preds, class_names, title, summary)
     counts = figures.plot_confusion_matrix(labels, preds, class_names,
                                            paths.file("_confusion.png"), title)
-    _plot_misclassified(data, labels, probs, class_names, paths.file("_misclassified.png"))
+    _plot_misclassified(data, labels, preds, probs, class_names,
+                        paths.file("_misclassified.png"))
     result = {"rank1": rank1, "rank5": rank5, "n": int(len(labels)), "model": model_path,
               "flip_tta": {"rank1": tta1, "rank5": tta5},
               "class_names": [str(name) for name in class_names], "confusion": counts}
     atomic.write_json(paths.eval, result)
     atomic.write_text(paths.file("_report.txt"), report)
-    if len(class_names) <= 20:
-        print(report)
-    print(f"rank-1: {rank1:.2%}, rank-5: {rank5:.2%} ({len(labels)} test images); with "
-          f"flip TTA: rank-1 {tta1:.2%}, rank-5 {tta5:.2%}")
+    print(report if len(class_names) <= 20 else summary)  # the summary once, either way
     written = [paths.eval, paths.file("_report.txt"), paths.file("_confusion.png"),
                paths.file("_misclassified.png")]
     if os.path.exists(paths.history):  # a run's folder: its report gains the test split
@@ -213,9 +236,10 @@ def evaluate(model: keras.Model, data, class_names: list[str], paths: RunPaths,
     return {k: result[k] for k in ("rank1", "rank5", "n", "model", "flip_tta")}
 
 
-def _plot_misclassified(data, labels, probs, class_names, path: str, most: int = 24) -> None:
+def _plot_misclassified(data, labels, preds, probs, class_names, path: str,
+                        most: int = 24) -> None:
     """The `most` misclassified test images the model was surest of, as a grid."""
-    misclassified = np.flatnonzero(probs.argmax(axis=1) != labels)
+    misclassified = np.flatnonzero(preds != labels)
     wrong = misclassified[np.argsort(-probs[misclassified].max(axis=1), kind="stable")][:most]
     rows = np.sort(wrong)  # HDF5 reads rows in increasing order
     images = data.read(rows)[np.searchsorted(rows, wrong)] if len(rows) else []
@@ -225,7 +249,7 @@ def _plot_misclassified(data, labels, probs, class_names, path: str, most: int =
 
 
 def evaluate_saved(model_path: str, data, class_names: list[str], paths: RunPaths,
-                   verbose: int = 0) -> dict | None:
+                   verbose: int | str = 0) -> dict | None:
     """`evaluate` for a saved model (`--evaluate MODEL`), checked to fit the data first."""
     model = load_checkpoint(model_path, "--evaluate",
                             "pass a .keras model saved by a training script")
@@ -292,11 +316,13 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                               title=title, diagnosis_path=paths.diagnosis,
                               initial_history=saved_history)
     report = RunReport(paths, initial_epoch, args.epochs)  # reads the history the monitor wrote
+    divergence = StopOnDivergence()  # judges each epoch before the checkpoint may be saved
     files = [
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints,
                         state=lambda epoch, logs: {**state,
-                                                   "history": monitor.history_with(epoch, logs)}),
+                                                   "history": monitor.history_with(epoch, logs)},
+                        diverged=lambda: divergence.diverged is not None),
         monitor,
         report,
         *(log_callbacks(paths, initial_epoch, args.tensorboard, saved_history) if chief else []),
@@ -310,18 +336,18 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
             on_train_begin=lambda logs: set_global_rng_state(backend_rng)),
         (BatchLearningRate(poly_schedule(args), len(data)) if recipes.per_batch(args)
          else keras.callbacks.LearningRateScheduler(poly_schedule(args))),
+        divergence,
         *(files if chief else []),
         # --ema: validation sees the averaged weights, checkpoints the trained ones (with the
         # average in the optimizer), and `fit` ends by putting the average in the model.
         *([keras.callbacks.SwapEMAWeights()] if getattr(model.optimizer, "use_ema", False)
           else []),
         StopWhenAsked(),  # a Ctrl-C or SIGTERM that Keras swallowed
-        StopOnDivergence(),
     ]
     # The data own their (seeded, resumable) order: Keras must not shuffle batches again.
     try:
         history = model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
-                            callbacks=callbacks, verbose=args.verbose if chief else 0,
+                            callbacks=callbacks, verbose=verbosity(args.verbose) if chief else 0,
                             shuffle=False, **fit_kwargs)
     except (KeyboardInterrupt, Exception) as stop:  # Ctrl-C or SIGTERM, or an error it caused
         kind = type(stop) if isinstance(stop, KeyboardInterrupt) else signals.requested()
@@ -336,7 +362,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         if getattr(model, "_eval_epoch_iterator", None) is not None:
             model._eval_epoch_iterator = None
         raise kind(f"interrupted; {where_to_resume(paths)}") from None
-    check_finite(callbacks[-1], paths)
+    check_diverged(divergence, paths)
     if replicas.processes > 1:
         digest = distributed.check_replicas_agree(model)
         print(f"process {replicas.process} of {replicas.processes}: the same weights as every "
@@ -408,16 +434,25 @@ def poly_schedule(args: Settings) -> PolynomialDecay:
                            getattr(args, "warmup_epochs", 0.0))
 
 
-def check_finite(monitor: StopOnDivergence, paths: RunPaths) -> None:
-    """Raises a UserError naming the epoch and batch if the loss diverged."""
-    if monitor.diverged:
-        where = monitor.diverged
-        last = paths.checkpoint_list()
-        keep = (f"the last good checkpoint, {last[-1][1]}, is kept" if last
-                else "no checkpoint was written")
-        raise UserError(f"training diverged: the loss became {where['loss']} at batch "
-                        f"{where['batch']} of epoch {where['epoch']} ({keep}); rerun with "
-                        "--resume and a lower --lr")
+def check_diverged(monitor: StopOnDivergence, paths: RunPaths) -> None:
+    """Raises a UserError if the loss diverged (`StopOnDivergence`): one sentence naming
+    the epoch, saying the learning rate is too high, and how to continue with a lower one
+    (a tenth of the rate it diverged at) from the last good checkpoint."""
+    if not monitor.diverged:
+        return
+    where = monitor.diverged
+    at = (f"at batch {where['batch']} of epoch {where['epoch']}" if where["batch"]
+          else f"in epoch {where['epoch']}")
+    lower = f"{where['lr'] / 10:.2g}"
+    last = paths.checkpoint_list()
+    if last:
+        then = (f"the last good checkpoint, {last[-1][1]} (epoch {last[-1][0]}), is kept: "
+                f"continue from it with a lower rate, e.g. --resume --lr {lower}")
+    else:
+        then = ("no checkpoint was written: start over with a lower rate, e.g. --force --lr "
+                f"{lower}")
+    raise UserError(f"training diverged {at} ({where['reason']}): the learning rate, "
+                    f"{where['lr']:.3g}, is too high; {then}")
 
 
 def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
@@ -443,7 +478,8 @@ def find_lr(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
           f"lr {start:g} to {end:g}", flush=True)
     per_epoch = min(len(data), args.find_lr_steps)  # more steps than batches: more epochs
     model.fit(data, epochs=math.ceil(args.find_lr_steps / per_epoch), steps_per_epoch=per_epoch,
-              shuffle=False, callbacks=[data.epoch_callback(), finder, StopWhenAsked()], verbose=args.verbose)
+              shuffle=False, callbacks=[data.epoch_callback(), finder, StopWhenAsked()],
+              verbose=verbosity(args.verbose))
     try:
         suggestion = lr_range.suggest_lr(finder.lrs, finder.losses)
     except ValueError as err:

@@ -124,17 +124,38 @@ def add_training_arguments(parser: ArgumentParser, config) -> None:
     parser.add_argument("--force", action="store_true",
                         help="start a new run even if --output holds one (its checkpoints are "
                              "deleted)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
-                        default=1 if sys.stdout.isatty() else 2,
+    parser.add_argument("--verbose", type=verbose_flag, default="auto", metavar="{0,1,2,auto}",
                         help="Keras progress output: 0 silent, 1 a progress bar with ETA, 2 a "
-                             "line per epoch (default: 1 on a terminal, 2 when the output goes "
-                             "to a file or a pipe)")
+                             "line per epoch; auto: 1 when the output is a terminal, 2 when "
+                             "it is not (e.g. redirected to a log), decided by every command, "
+                             "a resumed run's too (only a typed 0, 1 or 2 is kept on --resume)")
     parser.add_argument("--test", action=argparse.BooleanOptionalAction, default=True,
                         help="evaluate the final model on the test split (--no-test: leave the "
                              "test split unseen, as a hyperparameter search must)")
     parser.add_argument("--evaluate", metavar="MODEL",
                         help="only evaluate this saved .keras model on the test split (rank-1, "
                              "rank-5, report and confusion matrix in --output)")
+
+
+def verbose_flag(text: str) -> str | int:
+    """argparse type of `--verbose`: 0, 1, 2 or auto."""
+    if text == "auto":
+        return text
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(f"expected 0, 1, 2 or auto, got {text!r}")
+    return int(text)
+
+
+def verbosity(verbose: str | int) -> int:
+    """Keras's `verbose` for `--verbose`: as typed, or for auto 1 (a progress bar) when the
+    output is a terminal now and 2 (a line an epoch) when it goes elsewhere.
+
+    auto stays auto in the run's saved settings, so a run started on a terminal and
+    resumed into a log writes lines, not a progress bar, into the log.
+    """
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
 
 
 class Settings(argparse.Namespace):
