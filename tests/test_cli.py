@@ -28,10 +28,14 @@ def test_user_errors_and_ctrl_c(capsys):
 
 @pytest.fixture
 def restore_signals():
-    """The commands install their own Ctrl-C and SIGTERM handlers: put Python's back."""
+    """The commands install their own Ctrl-C and SIGTERM handlers where Python's own are in
+    place: each test starts from Python's (whatever an earlier test left), then gets back
+    what was there."""
     import signal
 
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     for s, handler in previous.items():
         signal.signal(s, handler)
