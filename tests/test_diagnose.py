@@ -534,5 +534,28 @@ def test_a_rate_too_high_is_not_blamed_on_the_validation_data():
     for loss in ([3.8e21] * 6, [2.4, 2.3, 2.2, 2.2, 1e8, 3.8e21]):
         found = diagnose({"loss": loss, "val_loss": [math.nan] * 6, "accuracy": [0.1] * 6})
         assert found.verdict == "lr_too_high", found.text()
-        remedy = found.findings[-1].remedy
-        assert "not a bad model" not in remedy and "fix the rate first" in remedy
+        assert "not a bad model" not in found.text()
+        bad = [f for f in found.findings if f.kind == "non_finite"]
+        assert all("fix the rate first" in f.remedy for f in bad)
+
+
+def test_a_training_loss_that_exploded_is_a_rate_too_high_not_bad_validation_data():
+    """`--lr 1e12`: the first epoch's training loss is finite but absurd (3.8e21) and the
+    validation loss NaN. It was read as "a bad validation epoch, not a bad model"."""
+    first = {"loss": [3.8e21], "accuracy": [0.1], "val_loss": [math.nan],
+             "val_accuracy": [0.1], "learning_rate": [1e12]}
+    found = diagnose(first)
+    assert found.kinds == ["lr_too_high"]
+    assert "exploded from epoch 1" in found.findings[0].summary
+    assert "--force --lr" in found.findings[0].remedy
+    assert "validation data" not in found.text()
+    # Later in a run: the epochs before it are read, the restart is from a checkpoint.
+    history = make("healthy", 1)
+    n = len(history["loss"])
+    later = {k: [*v[:-1], 2.5e5 if k == "loss" else v[-1]] for k, v in history.items()}
+    found = diagnose(later)
+    assert found.kinds[0] == "lr_too_high" and f"from epoch {n}" in found.findings[0].summary
+    assert "--resume --lr" in found.findings[0].remedy
+    # Without an accuracy curve the loss may be anything (a regression's squared error).
+    regression = {"loss": [5e6, 4e6, 3e6, 2.5e6], "val_loss": [5.1e6, 4.2e6, 3.3e6, 2.8e6]}
+    assert diagnose(regression).kinds == ["healthy"]

@@ -62,6 +62,11 @@ FINITE_SHARE = 0.5    # a curve with finite values in fewer of its epochs than t
 # measurement the checks can use (an overflow written as a number, a corrupt log line); an
 # epoch of a real run, even the first one before batch-norm settles, stays far below it.
 SPIKE = 1000.0
+# A classifier's mean cross-entropy cannot exceed -ln of the smallest float32 (about 87) by
+# much, plus a regularisation term that stays small while the weights are sane: a loss
+# above this, in a history with an accuracy curve, means the weights exploded (an absurd
+# learning rate), whatever the epochs around it, the first epoch included.
+EXPLODED = 1000.0
 # The curves that every epoch of a run records; the learning rate is an auxiliary curve.
 MAIN_CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")
 
@@ -225,7 +230,8 @@ def _read(history: dict) -> _Reading:
         if name.endswith("accuracy"):
             values, odd[name] = _accuracy(values)
         elif name != "learning_rate":
-            values, odd[name] = _spikes(values)
+            classifier = "accuracy" in keys or "val_accuracy" in keys
+            values, odd[name] = _spikes(values, EXPLODED if classifier else math.inf)
         curves[name] = values
     return _Reading(curves, missing, {k: v for k, v in odd.items() if v[2]}, notes)
 
@@ -250,9 +256,11 @@ def _accuracy(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str, dict[int,
     return values, ("impossible", why, given)
 
 
-def _spikes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str, dict[int, float]]]:
+def _spikes(values: np.ndarray, ceiling: float = math.inf
+            ) -> tuple[np.ndarray, tuple[str, str, dict[int, float]]]:
     """A loss curve, and its values SPIKE times the median of the finite epochs around them
-    (two on each side) or more (set to NaN): not measurements of the model."""
+    (two on each side) or more, or above `ceiling` (EXPLODED for a classifier's loss), set
+    to NaN: not measurements of a model with sane weights."""
     finite = np.where(np.isfinite(values), values, np.nan)
     if not len(finite):
         return values, ("a spike", "", {})
@@ -261,11 +269,18 @@ def _spikes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str, dict[int, f
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # an epoch with no finite neighbour
         typical = np.nanmedian(around, axis=1)
-        spikes = np.flatnonzero((typical > 0) & (finite / typical > SPIKE))
+        relative = (typical > 0) & (finite / typical > SPIKE)
+        above = finite > ceiling
+    spikes = np.flatnonzero(relative | above)
     given = {int(i): float(values[i]) for i in spikes}
     values = values.copy()
     values[spikes] = np.nan
-    return values, ("a spike", f"over {SPIKE:g} times the epochs around it", given)
+    reasons = [f"over {SPIKE:g} times the epochs around it"] if relative.any() else []
+    if above.any():
+        reasons.append(f"above {ceiling:g}, more than a classifier's cross-entropy can be "
+                       "while its weights are sane")
+    return values, ("a spike", " or ".join(reasons) or f"over {SPIKE:g} times the epochs "
+                    "around it", given)
 
 
 def _number(value, missing=math.nan) -> float:
