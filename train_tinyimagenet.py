@@ -67,8 +67,7 @@ def get_args_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = flags.parse_args(parser, argv, config)
-    from pyimagesearch.datasets.tinyimagenet import check_hdf5_dir, read_mean
-    from pyimagesearch.io.hdf5format import check_hdf5
+    from pyimagesearch.io.hdf5format import check_hdf5, check_hdf5_dir, read_mean
     from pyimagesearch.io.runfiles import RunPaths
     from pyimagesearch.training import run
 
