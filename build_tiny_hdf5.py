@@ -13,13 +13,13 @@ Without --skip-bad, an image that cannot be decoded stops the build, but only
 once every image left to build has been decoded: the error names them all.
 """
 
-import os
 import sys
 import time
 
 from config import tiny_imagenet_config as config
 from pyimagesearch import startup  # noqa: F401  (TensorFlow's log level, if it is loaded)
 from pyimagesearch.cli import ArgumentParser, handle_user_errors, positive_int, random_seed
+from pyimagesearch.io import hdf5build
 
 
 def get_args_parser() -> ArgumentParser:
@@ -33,14 +33,7 @@ def get_args_parser() -> ArgumentParser:
                         help="training images per class carved out as the test split")
     parser.add_argument("--seed", type=random_seed, default=config.SPLIT_SEED,
                         help="random_state of the stratified test split")
-    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                        help="threads decoding JPEGs")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="skip (and count) images that cannot be decoded (unreadable, "
-                             "truncated or damaged) instead of stopping with an error that "
-                             "names them all")
-    parser.add_argument("--force", action="store_true",
-                        help="rebuild even if --hdf5-dir holds finished files")
+    hdf5build.add_build_arguments(parser)
     return parser
 
 
@@ -60,7 +53,6 @@ def main(argv=None) -> int:
 
     from pyimagesearch.datasets.tinyimagenet import parse_layout
     from pyimagesearch.errors import UserError
-    from pyimagesearch.io import hdf5build
     from pyimagesearch.training import run
 
     started = time.time()

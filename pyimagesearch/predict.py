@@ -9,8 +9,9 @@ The model is a `.keras` file of a training script, or a `.onnx` or `.tflite` fil
 Keras or TensorFlow start-up).
 
 Takes image files and folders (searched recursively) of any size. Each image is
-read as the training data were (decode_image: RGB, resized to the model's input
-with area interpolation; JPEGs decoded strictly) and classified in batches; one
+read as the training data were (decode_cropped: RGB, scaled to cover the model's
+input and centre-cropped, as build_hdf5.py does, with area interpolation; JPEGs
+decoded strictly) and classified in batches; one
 line an image is printed as it is done: `path: name1 0.8123; name2 0.1022; ...`.
 Without `--skip-bad`, every file is decoded before the first prediction: if
 some cannot be read (not images, truncated or damaged), one error names them
@@ -134,10 +135,10 @@ def class_names(model_path: str, classes: int, names_file: str | None = None) ->
 
 
 def _decode(path: str, size: tuple[int, int]):
-    from pyimagesearch.datasets.tinyimagenet import decode_image
+    from pyimagesearch.datasets.imagefolder import decode_cropped
 
     try:
-        return decode_image(path, size), None
+        return decode_cropped(path, size), None
     except ValueError as err:
         return None, str(err)
 

@@ -33,6 +33,20 @@ SPLITS = ("train", "val", "test")
 RUN = 64
 
 
+def add_build_arguments(parser) -> None:
+    """The flags every build shares: `--workers`, `--skip-bad`, `--force`."""
+    from pyimagesearch.cli import positive_int
+
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="threads decoding images")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip (and count) images that cannot be decoded (unreadable, "
+                             "truncated, damaged or not images) instead of stopping with an "
+                             "error that names them all")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even if --hdf5-dir holds finished files")
+
+
 class BadImages(Exception):
     """Images that cannot be decoded, without `skip_bad`: `errors`, the decoder's messages."""
 
