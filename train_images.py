@@ -109,11 +109,11 @@ def main(argv=None) -> int:
     wrong = sorted(f"--{k.replace('_', '-')}" for k, owner in ONLY.items()
                    if k in typed and owner != network)
     if wrong:
-        raise UserError(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not "
-                        f"settings of {network}, which trains with "
-                        f"{'SGD' if network == 'minigooglenet' else 'Adam'}; drop "
-                        f"{'it' if len(wrong) == 1 else 'them'} (or choose the other "
-                        "--network)")
+        other = next(n for n in networks.NETWORKS if n != network)
+        optimizer = "SGD" if network == "minigooglenet" else "Adam"
+        raise UserError(f"{' and '.join(wrong)} {'applies' if len(wrong) == 1 else 'apply'} "
+                        f"to {other} only, not to {network} (which trains with {optimizer}); "
+                        f"drop {'it' if len(wrong) == 1 else 'them'}, or pass --network {other}")
     args.network = network
     if why and not args.evaluate:
         print(f"network: {network} ({why})", flush=True)

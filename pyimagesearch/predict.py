@@ -59,23 +59,24 @@ def get_args_parser() -> ArgumentParser:
 
 
 def find_images(paths: list[str]) -> list[str]:
-    """The files in `paths`, and the images in its folders (recursively, sorted).
+    """The files in `paths`, and the images in its folders (recursively, sorted; the
+    extensions and hidden files left out are those build_hdf5.py leaves out).
 
     Raises:
         UserError: a path does not exist, or no image was found.
     """
-    from imutils.paths import list_images
+    from pyimagesearch.datasets.imagefolder import IMAGE_EXTENSIONS, images_under
 
     found = []
     for path in paths:
         if os.path.isdir(path):
-            found += sorted(list_images(path))
+            found += images_under(path)
         elif os.path.isfile(path):
             found.append(path)
         else:
             raise UserError(f"{path} does not exist; pass image files or folders of images")
     if not found:
-        raise UserError(f"no images (.jpg, .jpeg, .png, .bmp, .tif, .tiff) in "
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in "
                         f"{', '.join(paths)}; pass image files or folders holding them")
     return found
 

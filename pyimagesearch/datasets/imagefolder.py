@@ -50,9 +50,11 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _images_under(folder: str, ignored: list[str]) -> list[str]:
-    """The image files under `folder`, at any depth, sorted; adds the rest to `ignored`."""
+def images_under(folder: str, ignored: list[str] | None = None) -> list[str]:
+    """The image files under `folder`, at any depth, sorted (hidden ones left out); adds
+    the other files and the hidden folders to `ignored`, if given."""
     found = []
+    ignored = [] if ignored is None else ignored
     for top, folders, files in os.walk(folder, followlinks=True):
         ignored += [os.path.join(top, d) for d in folders if _hidden(d)]
         folders[:] = sorted(d for d in folders if not _hidden(d))
@@ -93,7 +95,7 @@ def scan(root: str) -> ImageFolder:
                if _hidden(e) or not os.path.isdir(os.path.join(root, e))]
     paths, labels, empty = [], [], []
     for label, name in enumerate(classes):
-        found = _images_under(os.path.join(root, name), ignored)
+        found = images_under(os.path.join(root, name), ignored)
         if not found:
             empty.append(name)
         paths += found
