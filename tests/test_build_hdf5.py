@@ -212,9 +212,9 @@ def _folders(root, spec):
     (None, [], "is not a folder"),
     ({}, [], "holds no class folders"),
     ({"only": ["a.png", "b.png", "c.png"]}, [], "holds one class folder only (only)"),
-    ({"a": ["1.png", "2.png", "3.png"], "b": []}, [], "1 class folders of --images"),
+    ({"a": ["1.png", "2.png", "3.png"], "b": []}, [], "1 class folder of --images"),
     ({"a": ["1.png", "2.png", "3.png"], "b": ["1.png", "2.png"]}, [],
-     "1 classes have too few images for a train, val and test split"),
+     "1 class has too few images for a train, val and test split"),
     ({"a": ["1.png", "2.png", "3.png"], "b": ["1.png", "2.png", "3.png"]}, ["--size", "16"],
      "--size 16 is below 32"),
     ({"a": ["1.png", "2.png", "3.png"], "b": ["1.png", "2.png", "3.png"]},
@@ -238,7 +238,7 @@ def test_images_beside_the_class_folders_are_refused(tmp_path, capsys):
     cv2.imwrite(os.path.join(images, "stray.jpg"), np.zeros((8, 8, 3), np.uint8))
     err = _one_line_error(capsys, ["--images", images, "--hdf5-dir", str(tmp_path / "h")],
                           tmp_path / "h")
-    assert "holds 1 images beside the class folders (such as stray.jpg)" in err
+    assert "holds 1 image beside the class folders (such as stray.jpg)" in err
 
 
 def test_scan_ignores_hidden_and_non_image_files(tmp_path):

@@ -177,7 +177,7 @@ def test_evaluate_predict_report_and_export_take_the_run(run, photos, tmp_path, 
 @pytest.mark.slow
 def test_find_lr_on_64x64_images_with_deepergooglenet(sizes, tmp_path, capsys):
     assert train_images.main(["--hdf5-dir", sizes[64], "--output", str(tmp_path),
-                              "--find-lr", "--find-lr-steps", "4", "--batch-size", "2",
+                              "--find-lr", "--find-lr-steps", "12", "--batch-size", "2",
                               "--width", "0.25", "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     assert "network: deepergooglenet (the default for 64x64 images)" in out

@@ -82,9 +82,10 @@ def scan(root: str) -> ImageFolder:
     loose = [e for e in entries if e.lower().endswith(IMAGE_EXTENSIONS)
              and os.path.isfile(os.path.join(root, e))]
     if loose:
-        raise UserError(f"--images {root} holds {len(loose)} images beside the class folders "
-                        f"(such as {loose[0]}), which belong to no class; move each into the "
-                        f"subfolder of its class, {root}/<class>/")
+        images = "1 image" if len(loose) == 1 else f"{len(loose)} images"
+        raise UserError(f"--images {root} holds {images} beside the class folders (such as "
+                        f"{loose[0]}), which belong to no class; move each into the subfolder "
+                        f"of its class, {root}/<class>/")
     if not classes:
         raise UserError(f"--images {root} holds no class folders; put the images of each class "
                         f"in a subfolder named after it, {root}/<class>/")
@@ -101,8 +102,9 @@ def scan(root: str) -> ImageFolder:
         paths += found
         labels += [label] * len(found)
     if empty:
-        them = "it" if len(empty) == 1 else "them"
-        raise UserError(f"{len(empty)} class folders of --images {root} hold no images "
+        them, which = ("it", "class folder of --images {} holds") if len(empty) == 1 else (
+            "them", "class folders of --images {} hold")
+        raise UserError(f"{len(empty)} {which.format(root)} no images "
                         f"({', '.join(empty[:10])}{', ...' if len(empty) > 10 else ''}; images "
                         f"are {' '.join(IMAGE_EXTENSIONS)} files); add images to {them}, or "
                         f"remove {them}")
@@ -162,12 +164,13 @@ def split(labels: np.ndarray, class_names: list[str], val_fraction: float,
     short = np.flatnonzero(counts - n_val - n_test < 1)
     if len(short):
         listed = ", ".join(f"{class_names[c]} ({counts[c]})" for c in short[:10])
-        raise UserError(f"{len(short)} classes have too few images for a train, val and test "
+        classes = "1 class has" if len(short) == 1 else f"{len(short)} classes have"
+        raise UserError(f"{classes} too few images for a train, val and test "
                         f"split with --val-fraction {val_fraction:g} and --test-fraction "
                         f"{test_fraction:g} (each needs one image in each split, so at least "
                         f"{int(np.max(n_val[short] + n_test[short])) + 1}): {listed}"
-                        f"{', ...' if len(short) > 10 else ''}; add images to them, or "
-                        "remove their folders")
+                        f"{', ...' if len(short) > 10 else ''}; add images, or remove the "
+                        "folders of those classes")
     parts = {"train": [], "val": [], "test": []}
     for c in range(len(class_names)):
         members = rng.permutation(np.flatnonzero(labels == c))
