@@ -255,3 +255,20 @@ def test_scan_ignores_hidden_and_non_image_files(tmp_path):
         "._1.png", ".hidden", "labels.csv", "readme.md"]
     with pytest.raises(UserError, match="too few images"):
         imagefolder.split(folder.labels, folder.class_names, 0.1, 0.1, 0)
+
+
+def test_reading_images_as_the_build_does_imports_no_keras(built):
+    """predict with an exported model starts without Keras or TensorFlow: the crop the build
+    and predict share must not import it."""
+    import subprocess
+    import sys
+
+    photos, _ = built
+    code = ("import sys\n"
+            "from pyimagesearch import predict\n"
+            "from pyimagesearch.datasets.imagefolder import decode_cropped\n"
+            f"assert decode_cropped({os.path.join(photos, 'dog', 'dog_1.png')!r}, (32, 32))"
+            ".shape == (32, 32, 3)\n"
+            "sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, timeout=120).returncode == 0

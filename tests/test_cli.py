@@ -39,7 +39,7 @@ def restore_signals():
                                           ("train_tinyimagenet", ["--epoch", "1"]),
                                           ("build_tiny_hdf5", ["--dataset", "x"]),
                                           ("train_images", ["--epoch", "1"]),
-                                          ("build_hdf5", ["--images", "x", "--val", "0.2"]),
+                                          ("build_hdf5", ["--val", "0.2", "--images", "x"]),
                                           ("pyimagesearch.predict",
                                            ["--model", "m.keras", "--to", "3", "x"]),
                                           ("pyimagesearch.diagnose", ["--pat", "2", "h.json"])])
