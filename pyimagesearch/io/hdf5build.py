@@ -170,6 +170,8 @@ def build(hdf5_dir: str, sources: dict, decode: Callable, image_size: int,
             for the split where the first was found and after it), or a file
             cannot be written.
     """
+    import keras.utils  # noqa: F401  (the progress bar's; imported before any split's clock)
+
     started = started or time.time()
     todo = check_existing(hdf5_dir, settings, force)
     for stale in glob.glob(os.path.join(hdf5_dir, ".*.tmp.hdf5")):
