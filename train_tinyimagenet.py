@@ -12,24 +12,12 @@ rank-5 accuracy on the test split), _report.txt and _confusion.png, _args.json
 and checkpoints/.
 """
 
-import argparse
-import os
 import sys
 
 from config import tiny_imagenet_config as config
-from pyimagesearch import startup
-from pyimagesearch.cli import (
-    ArgumentParser,
-    degrees,
-    fraction,
-    handle_user_errors,
-    non_negative_float,
-    positive_int,
-)
-from pyimagesearch.training import flags
+from pyimagesearch.cli import ArgumentParser, handle_user_errors, non_negative_float
+from pyimagesearch.training import flags, hdf5run
 from pyimagesearch.training.flags import RESUMABLE, add_training_arguments
-
-IN_MEMORY = {"auto": "auto", "yes": True, "no": False}  # --in-memory
 
 
 def get_args_parser() -> ArgumentParser:
@@ -44,22 +32,8 @@ def get_args_parser() -> ArgumentParser:
     parser.add_argument("--bn-before-relu", action="store_true",
                         help="CONV => BN => RELU modules instead of CONV => RELU => BN")
     parser.fixed_on_resume.update({"reg", "bn_before_relu"})  # parts of the checkpoint's model
-    parser.add_argument("--rotation", type=degrees, default=config.ROTATION,
-                        help="largest random rotation, degrees")
-    parser.add_argument("--zoom", type=fraction, default=config.ZOOM,
-                        help="largest random zoom, fraction")
-    parser.add_argument("--shift", type=fraction, default=config.SHIFT,
-                        help="largest random shift, fraction of width and height")
-    parser.add_argument("--shear", type=fraction, default=config.SHEAR,
-                        help="largest random shear coefficient (x + s * y)")
-    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=config.FLIP,
-                        help="random horizontal flips")
-    parser.add_argument("--in-memory", choices=("auto", "yes", "no"), default="auto",
-                        help="hold train.hdf5 in memory (auto: when it takes at most a quarter "
-                             "of the free memory); otherwise batches stream from disk")
-    parser.add_argument("--workers", type=positive_int, default=config.WORKERS,
-                        help="threads preparing batches (reading and augmenting; PyDataset "
-                             "workers)")
+    hdf5run.add_augmentation_arguments(parser, config)
+    hdf5run.add_data_arguments(parser, config)
     return parser
 
 
@@ -67,75 +41,8 @@ def get_args_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     parser = get_args_parser()
     args = flags.parse_args(parser, argv, config)
-    from pyimagesearch.datasets.tinyimagenet import check_hdf5_dir, read_mean
-    from pyimagesearch.io.runfiles import RunPaths
-    from pyimagesearch.training import run
-
-    # What needs no Keras first, so a mistake costs no TensorFlow start-up.
-    paths = RunPaths(args.output, config.MODEL_NAME)
-    settled = run.check_before_keras(args, paths)  # --resume: the run's --hdf5-dir
-    split = {name: os.path.join(args.hdf5_dir, f"{name}.hdf5") for name in ("train", "val", "test")}
-    needed = ["test"] if args.evaluate else ["train", "val", "test"]
-    check_hdf5_dir(args.hdf5_dir)
-    from pyimagesearch.io.hdf5format import check_hdf5  # (h5py: once the folder is there)
-
-    for name in needed:
-        check_hdf5(split[name], image_shape=(config.IMAGE_SIZE, config.IMAGE_SIZE, 3))
-    mean = None if args.evaluate else read_mean(args.hdf5_dir)
-
-    startup.import_keras()
-    from pyimagesearch.io import HDF5DatasetGenerator
-    from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
-    from pyimagesearch.nn.optimizers import Adam
-    from pyimagesearch.preprocessing import RandomAffine, with_preprocessing
-    from pyimagesearch.training import distributed, engine, recipes
-
-    test = HDF5DatasetGenerator(split["test"], args.batch_size, shuffle=False, in_memory=False)
-    class_names = test.class_names or [str(i) for i in range(test.num_classes)]
-    if args.evaluate:
-        engine.evaluate_saved(args.evaluate, test, class_names, paths, args.verbose)
-        return 0
-
-    def network(width_multiplier):
-        height, width, depth = test.image_shape
-        return DeeperGoogLeNet.build(width, height, depth, len(class_names), reg=args.reg,
-                                     bn_before_relu=args.bn_before_relu,
-                                     width_multiplier=width_multiplier, dropout=args.dropout)
-
-    args, initial_epoch, checkpoint, lr = engine.prepare(args, paths, settled, network)
-    augment = RandomAffine(rotation=args.rotation, zoom=args.zoom, shift=args.shift,
-                           shear=args.shear, flip=args.flip)
-    labels = {"binarize": recipes.one_hot(args), "classes": len(class_names)}
-    train = HDF5DatasetGenerator(split["train"], args.batch_size, augment=augment, **labels,
-                                 in_memory=IN_MEMORY[args.in_memory],
-                                 seed=engine.data_seed(checkpoint, args.seed),
-                                 workers=args.workers, **engine.batch_kwargs(args))
-    where = "held in memory" if train.in_memory else "streamed from disk"
-    print(f"Tiny ImageNet: {train.num_images} training images of {len(class_names)} classes; "
-          f"train.hdf5 ({train.nbytes / 2**20:,.0f} MiB) {where}", flush=True)
-
-    def new_model(learning_rate):
-        model = with_preprocessing(network(args.width), mean, name=config.MODEL_NAME)
-        optimizer = Adam(learning_rate, **recipes.optimizer_kwargs(args))
-        model.compile(optimizer=optimizer, loss=recipes.loss(args), metrics=["accuracy"])
-        return model
-
-    model = engine.model_for(checkpoint, initial_epoch, args.epochs, new_model, lr,
-                             len(class_names), train.image_shape)
-    if args.find_lr:
-        engine.find_lr(model, train, paths, args, "DeeperGoogLeNet on Tiny ImageNet")
-        return 0
-    val = HDF5DatasetGenerator(split["val"], args.batch_size, shuffle=False, in_memory=False,
-                               workers=args.workers, **labels,
-                               **distributed.current().batch_kwargs())
-    engine.train(model, train, paths, args, initial_epoch, checkpoint=checkpoint,
-                 class_names=class_names,
-                 title=f"DeeperGoogLeNet on Tiny ImageNet, lr {args.lr:g}", validation_data=val)
-    train.close()
-    val.close()
-    if args.test:
-        engine.evaluate(model, test, class_names, paths, paths.model, args.verbose)
-    return 0
+    return hdf5run.main(args, config.MODEL_NAME, "build_tiny_hdf5.py", "deepergooglenet",
+                        "Tiny ImageNet", image_size=config.IMAGE_SIZE)
 
 
 if __name__ == "__main__":

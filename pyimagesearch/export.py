@@ -50,8 +50,8 @@ def get_args_parser() -> ArgumentParser:
                              "<name>[_int8].onnx, .tflite or _saved_model/)")
     parser.add_argument("--data", metavar="PATH",
                         help="the data the model was trained on, if not where the run found "
-                             "them: CIFAR-10 (its archive or folder) or Tiny ImageNet's HDF5 "
-                             "folder")
+                             "them: CIFAR-10 (its archive or folder), or the HDF5 folder of "
+                             "build_tiny_hdf5.py or build_hdf5.py")
     parser.add_argument("--check-images", type=positive_int, metavar="N",
                         help="check on the first N test images (default: all)")
     parser.add_argument("--calibration-images", type=positive_int, default=500, metavar="N",
@@ -93,8 +93,9 @@ def run_settings(model_path: str) -> dict:
 
 
 def data_source(settings: dict, data: str | None) -> tuple[str, str | None]:
-    """`(dataset, path)`: "cifar10" or "tinyimagenet", and where its files are (None: the
-    CIFAR-10 download, which Keras caches, as the run had it without --data).
+    """`(dataset, path)`: "cifar10" or "tinyimagenet" (any HDF5 folder of a build: Tiny
+    ImageNet's or your images'), and where its files are (None: the CIFAR-10 download,
+    which Keras caches, as the run had it without --data).
 
     Raises:
         UserError: neither `data` nor the run's settings say where the data are.
@@ -109,7 +110,7 @@ def data_source(settings: dict, data: str | None) -> tuple[str, str | None]:
             return "cifar10", None
     if not os.path.exists(data):
         raise UserError(f"--data {data} does not exist; pass the CIFAR-10 archive or folder, "
-                        "or Tiny ImageNet's HDF5 folder, the model was trained on")
+                        "or the HDF5 folder, the model was trained on")
     tiny = "hdf5_dir" in args or os.path.isfile(os.path.join(data, "test.hdf5"))
     return ("tinyimagenet" if tiny else "cifar10"), data
 

@@ -9,8 +9,9 @@ The model is a `.keras` file of a training script, or a `.onnx` or `.tflite` fil
 Keras or TensorFlow start-up).
 
 Takes image files and folders (searched recursively) of any size. Each image is
-read as the training data were (decode_image: RGB, resized to the model's input
-with area interpolation; JPEGs decoded strictly) and classified in batches; one
+read as the training data were (decode_cropped: RGB, scaled to cover the model's
+input and centre-cropped, as build_hdf5.py does, with area interpolation; JPEGs
+decoded strictly) and classified in batches; one
 line an image is printed as it is done: `path: name1 0.8123; name2 0.1022; ...`.
 Without `--skip-bad`, every file is decoded before the first prediction: if
 some cannot be read (not images, truncated or damaged), one error names them
@@ -58,23 +59,24 @@ def get_args_parser() -> ArgumentParser:
 
 
 def find_images(paths: list[str]) -> list[str]:
-    """The files in `paths`, and the images in its folders (recursively, sorted).
+    """The files in `paths`, and the images in its folders (recursively, sorted; the
+    extensions and hidden files left out are those build_hdf5.py leaves out).
 
     Raises:
         UserError: a path does not exist, or no image was found.
     """
-    from imutils.paths import list_images
+    from pyimagesearch.datasets.imagefolder import IMAGE_EXTENSIONS, images_under
 
     found = []
     for path in paths:
         if os.path.isdir(path):
-            found += sorted(list_images(path))
+            found += images_under(path)
         elif os.path.isfile(path):
             found.append(path)
         else:
             raise UserError(f"{path} does not exist; pass image files or folders of images")
     if not found:
-        raise UserError(f"no images (.jpg, .jpeg, .png, .bmp, .tif, .tiff) in "
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in "
                         f"{', '.join(paths)}; pass image files or folders holding them")
     return found
 
@@ -134,10 +136,10 @@ def class_names(model_path: str, classes: int, names_file: str | None = None) ->
 
 
 def _decode(path: str, size: tuple[int, int]):
-    from pyimagesearch.datasets.tinyimagenet import decode_image
+    from pyimagesearch.datasets.imagefolder import decode_cropped
 
     try:
-        return decode_image(path, size), None
+        return decode_cropped(path, size), None
     except ValueError as err:
         return None, str(err)
 

@@ -53,7 +53,8 @@ def get_args_parser() -> ArgumentParser:
                                         "and width of a training script with Optuna; flags "
                                         "after -- go to the script.")
     parser.add_argument("--dataset", choices=tuple(space.SCRIPTS), required=True,
-                        help="which training script: train_cifar10.py or train_tinyimagenet.py")
+                        help="which training script: train_cifar10.py, train_tinyimagenet.py or "
+                             "train_images.py (your images: pass its --hdf5-dir after --)")
     parser.add_argument("--trials", type=positive_int, default=16,
                         help="trials the study ends with, complete or pruned, however many "
                              "processes share it")
@@ -192,7 +193,8 @@ def main(argv=None) -> int:
     # Everything that can be checked before anything is written.
     script = space.script(args.dataset)
     parameters = space.build(args.dataset, args.recipe, args.lr_range,
-                             args.regularisation_range, args.dropout_range, args.width_range)
+                             args.regularisation_range, args.dropout_range, args.width_range,
+                             script_flags=extra)
     folder = args.output or os.path.join("output", f"tune_{args.dataset}")
     home = studies.folder_of(folder, args.study_name or args.dataset, args.dataset)
     fixed = _fixed(args, extra)

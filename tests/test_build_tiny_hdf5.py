@@ -167,7 +167,7 @@ def test_every_bad_image_is_named_and_skip_bad_skips_them_all(tmp_path, capfd):
 
 def test_an_interrupted_build_leaves_nothing(built, tmp_path, monkeypatch, capsys):
     tree, _ = built
-    decode = build_tiny_hdf5._decode_or_error
+    decode = build_tiny_hdf5.decode
     calls = []
 
     def interrupted(path):  # Ctrl-C half-way through the first split
@@ -176,7 +176,7 @@ def test_an_interrupted_build_leaves_nothing(built, tmp_path, monkeypatch, capsy
             raise KeyboardInterrupt
         return decode(path)
 
-    monkeypatch.setattr(build_tiny_hdf5, "_decode_or_error", interrupted)
+    monkeypatch.setattr(build_tiny_hdf5, "decode", interrupted)
     assert _build(tree, tmp_path / "h") == 130
     assert "interrupted; rerun the same command" in capsys.readouterr().err
     assert os.listdir(tmp_path / "h") == []

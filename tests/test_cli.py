@@ -44,6 +44,8 @@ def restore_signals():
 @pytest.mark.parametrize("module, typo", [("train_cifar10", ["--epoch", "1"]),
                                           ("train_tinyimagenet", ["--epoch", "1"]),
                                           ("build_tiny_hdf5", ["--dataset", "x"]),
+                                          ("train_images", ["--epoch", "1"]),
+                                          ("build_hdf5", ["--val", "0.2", "--images", "x"]),
                                           ("pyimagesearch.predict",
                                            ["--model", "m.keras", "--to", "3", "x"]),
                                           ("pyimagesearch.diagnose", ["--pat", "2", "h.json"])])

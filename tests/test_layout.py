@@ -6,7 +6,8 @@ import re
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["train_cifar10.py", "train_tinyimagenet.py", "build_tiny_hdf5.py"]
+SCRIPTS = ["train_cifar10.py", "train_tinyimagenet.py", "train_images.py", "build_tiny_hdf5.py",
+           "build_hdf5.py"]
 
 # Lowest first. A module may import modules of its own layer or of layers below it.
 LAYERS = [

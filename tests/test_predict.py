@@ -13,7 +13,7 @@ import pytest
 from tiny_data import write_damaged_jpeg
 
 from pyimagesearch import predict
-from pyimagesearch.datasets.tinyimagenet import decode_image
+from pyimagesearch.datasets.imagefolder import decode_cropped
 from pyimagesearch.errors import UserError
 from pyimagesearch.io.checkpoints import save_model
 from pyimagesearch.nn.conv.deepergooglenet import DeeperGoogLeNet
@@ -103,7 +103,7 @@ def _expected(model, paths, names, top=5):
     """What model.predict says of `paths` decoded like the training data, ranked."""
     channels_first = keras.config.image_data_format() == "channels_first"
     height, width = model.input_shape[2:4] if channels_first else model.input_shape[1:3]
-    x = np.stack([decode_image(p, size=(width, height)) for p in paths])
+    x = np.stack([decode_cropped(p, size=(width, height)) for p in paths])
     probs = model.predict(x.transpose(0, 3, 1, 2) if channels_first else x, verbose=0)
     ranked = [sorted(range(len(names)), key=lambda i: (-row[i], i))[:top] for row in probs]
     return [(p, [(names[i], float(row[i])) for i in order])

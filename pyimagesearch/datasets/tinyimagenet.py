@@ -9,7 +9,6 @@
 A class's label is the position of its wnid in the sorted `wnids.txt`.
 """
 
-import json
 import os
 import re
 import zlib
@@ -221,11 +220,12 @@ def _opencv_decode(data: bytes) -> tuple[np.ndarray | None, list[str]]:
     return image, said
 
 
-def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
+def decode_image(path: str, size: tuple[int, int] | None = (64, 64)) -> np.ndarray:
     """Reads an image file as (height, width, 3) uint8 RGB of `size` (width, height).
 
     Grayscale images become 3 equal channels; other sizes are resized with
-    area interpolation; an EXIF orientation is applied. JPEGs are decoded
+    area interpolation (`size=None`: none, the image as stored); an EXIF
+    orientation is applied. JPEGs are decoded
     strictly (libjpeg-turbo through simplejpeg): a truncated file, or damaged
     scan data that OpenCV would decode into garbage with only a warning on
     stderr, is refused. PNGs are checked whole (every chunk's CRC, the end
@@ -258,28 +258,7 @@ def decode_image(path: str, size: tuple[int, int] = (64, 64)) -> np.ndarray:
         if image is None:
             raise ValueError(f"{path}: is not an image (OpenCV cannot decode it)")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if (image.shape[1], image.shape[0]) != tuple(size):
+    if size is not None and (image.shape[1], image.shape[0]) != tuple(size):
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return image
 
-
-def check_hdf5_dir(hdf5_dir: str) -> None:
-    """Raises a UserError if `hdf5_dir`, the folder of `build_tiny_hdf5.py`'s files, is missing."""
-    if not os.path.isdir(hdf5_dir):
-        raise UserError(f"--hdf5-dir {hdf5_dir} does not exist; build it with "
-                        f"build_tiny_hdf5.py --hdf5-dir {hdf5_dir}")
-
-
-def read_mean(hdf5_dir: str) -> list[float]:
-    """The training split's mean R, G, B, from the `mean.json` of `build_tiny_hdf5.py`."""
-    path = os.path.join(hdf5_dir, "mean.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            mean = json.load(f)
-        return [float(mean[c]) for c in "RGB"]
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing; rerun build_tiny_hdf5.py for --hdf5-dir "
-                        f"{hdf5_dir}") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{path} is not a mean file of build_tiny_hdf5.py ({err}); rebuild "
-                        "with build_tiny_hdf5.py --force") from None

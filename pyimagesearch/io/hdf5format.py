@@ -1,6 +1,8 @@
 """The HDF5 files of this project: how a finished one is marked, and how one is checked
-before it is read (without Keras, so that a bad `--hdf5-dir` is found at once)."""
+before it is read (without Keras, so that a bad `--hdf5-dir` is found at once); the folder
+a build writes them to, and its `mean.json`."""
 
+import json
 import os
 
 import h5py
@@ -11,16 +13,18 @@ from pyimagesearch.errors import UserError
 FORMAT = "pyimagesearch-hdf5"   # attribute `format` of every file this project writes
 
 
-def check_hdf5(path: str, data_key: str = "images", image_shape=None) -> None:
+def check_hdf5(path: str, data_key: str = "images", image_shape=None,
+               builder: str = "build_tiny_hdf5.py") -> None:
     """Raises a UserError unless `path` is a complete dataset file of this project.
 
     Checks, in order: the file exists and is HDF5, it carries this project's
     format mark and completion mark, it holds `data_key` (uint8, 4-D, of
-    `image_shape` if given) and `labels` of the same length.
+    `image_shape` if given) and `labels` of the same length. The messages tell
+    how to rebuild it with `builder`, the script that writes it.
     """
-    hint = "rebuild it with build_tiny_hdf5.py --force"
+    hint = f"rebuild it with {builder} --force"
     if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; build it with build_tiny_hdf5.py or point "
+        raise UserError(f"{path} does not exist; build it with {builder} or point "
                         "--hdf5-dir at the folder that holds it")
     try:
         db = h5py.File(path, "r")
@@ -60,3 +64,25 @@ def is_complete(path: str) -> bool:
             return db.attrs.get("format") == FORMAT and bool(db.attrs.get("complete"))
     except OSError:
         return False
+
+
+def check_hdf5_dir(hdf5_dir: str, builder: str = "build_tiny_hdf5.py") -> None:
+    """Raises a UserError if `hdf5_dir`, the folder of `builder`'s files, is missing."""
+    if not os.path.isdir(hdf5_dir):
+        raise UserError(f"--hdf5-dir {hdf5_dir} does not exist; build it with "
+                        f"{builder} --hdf5-dir {hdf5_dir}")
+
+
+def read_mean(hdf5_dir: str, builder: str = "build_tiny_hdf5.py") -> list[float]:
+    """The training split's mean R, G, B, from the `mean.json` that `builder` wrote."""
+    path = os.path.join(hdf5_dir, "mean.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            mean = json.load(f)
+        return [float(mean[c]) for c in "RGB"]
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; rerun {builder} for --hdf5-dir "
+                        f"{hdf5_dir}") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is not a mean file of {builder} ({err}); rebuild "
+                        f"with {builder} --force") from None

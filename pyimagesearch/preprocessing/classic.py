@@ -16,7 +16,6 @@ from numbers import Integral, Real
 
 import cv2
 import imutils
-import keras
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -271,6 +270,8 @@ class ImageToArrayPreprocessor:
             A new float32 array: (H, W, C) or (C, H, W) for one image (a grey
             image gets a channel axis), (N, H, W, C) or (N, C, H, W) for a batch.
         """
+        import keras  # here: the resizing preprocessors are used where Keras is not
+
         data_format = self.data_format or keras.config.image_data_format()
         x = np.array(image, dtype="float32")
         if x.ndim == 2:

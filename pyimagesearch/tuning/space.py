@@ -16,7 +16,8 @@ from pyimagesearch.errors import UserError
 # holds this package.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = {"cifar10": ("train_cifar10.py", "cifar10_config.py"),
-           "tinyimagenet": ("train_tinyimagenet.py", "tiny_imagenet_config.py")}
+           "tinyimagenet": ("train_tinyimagenet.py", "tiny_imagenet_config.py"),
+           "images": ("train_images.py", "images_config.py")}
 
 HOLDOUT = 5000  # CIFAR-10 training images held out for validation unless --holdout is given
 # Each dataset's classes, and the images of the split its trials validate on when they hold
@@ -92,21 +93,54 @@ def flag_value(words: list[str], flag: str) -> str | None:
 
 
 def validation(dataset: str, script_flags: list[str]) -> tuple[int, int]:
-    """(the images each trial is validated on, the classes) under the flags after `--`."""
-    images = 0
+    """(the images each trial is validated on, the classes) under the flags after `--`:
+    for the HDF5 datasets, those of the val.hdf5 in `--hdf5-dir` (the constants if it
+    cannot be read)."""
     if dataset == "cifar10":  # the only script with --holdout
         held_out = flag_value(script_flags, "--holdout")
         images = HOLDOUT if held_out is None else int(held_out)
-    return images or SPLIT[dataset], CLASSES[dataset]
+        return images or SPLIT[dataset], CLASSES[dataset]
+    hdf5_dir = flag_value(script_flags, "--hdf5-dir") or config(dataset).HDF5_DIR
+    try:
+        import h5py
+
+        with h5py.File(os.path.join(hdf5_dir, "val.hdf5"), "r") as db:
+            classes = len(db["class_names"]) if "class_names" in db else int(
+                db["labels"][:].max()) + 1
+            return len(db["labels"]), classes
+    except (OSError, KeyError, ValueError):
+        if dataset in SPLIT:
+            return SPLIT[dataset], CLASSES[dataset]
+        raise UserError(f"cannot read the validation split {hdf5_dir}/val.hdf5; build it with "
+                        f"{'build_hdf5.py' if dataset == 'images' else 'build_tiny_hdf5.py'} "
+                        "or give its folder with -- --hdf5-dir") from None
+
+
+def _load(filename: str):
+    path = os.path.join(ROOT, "config", filename)
+    spec = importlib.util.spec_from_file_location(f"_tune_{filename[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def config(dataset: str):
     """The dataset script's defaults, config/<dataset>_config.py, read as the script reads it."""
-    path = os.path.join(ROOT, "config", SCRIPTS[dataset][1])
-    spec = importlib.util.spec_from_file_location(f"_tune_{SCRIPTS[dataset][1][:-3]}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load(SCRIPTS[dataset][1])
+
+
+def recipe_config(dataset: str, script_flags=()):
+    """The config that holds the recipe the trials start from: the dataset's, or for
+    `images` (whose config names a recipe per network), that of the network
+    `train_images.py` takes for `script_flags` (`--network`, else the size of the images
+    in `--hdf5-dir`)."""
+    defaults = config(dataset)
+    if hasattr(defaults, "RECIPES"):
+        from pyimagesearch.training.networks import choose
+
+        network, _ = choose(list(script_flags), defaults.HDF5_DIR)
+        defaults = _load(f"{defaults.RECIPES[network]}.py")
+    return defaults
 
 
 def model_name(dataset: str) -> str:
@@ -114,9 +148,9 @@ def model_name(dataset: str) -> str:
     return config(dataset).MODEL_NAME
 
 
-def recipe_defaults(dataset: str, recipe: str) -> dict:
+def recipe_defaults(dataset: str, recipe: str, script_flags=()) -> dict:
     """The script's settings under `recipe` (config, with FAST's overrides for `fast`)."""
-    defaults = config(dataset)
+    defaults = recipe_config(dataset, script_flags)
     values = {"lr": defaults.LR, "dropout": defaults.DROPOUT, "weight_decay": 0.0,
               "reg": getattr(defaults, "REG", 0.0)}
     if recipe == "fast":
@@ -148,14 +182,15 @@ def check_range(name: str, bounds, log: bool = False, below_one: bool = False) -
 
 
 def build(dataset: str, recipe: str, lr_range=None, regularisation_range=None,
-          dropout_range=(0.0, 0.7), width_range=(0.5, 1.5)) -> list[Parameter]:
+          dropout_range=(0.0, 0.7), width_range=(0.5, 1.5), script_flags=()) -> list[Parameter]:
     """The four parameters; a range not given is the recipe's value /10 to x5 (LR) or
-    /10 to x10 (regularisation; 1e-5 to 1e-2 when the recipe has none).
+    /10 to x10 (regularisation; 1e-5 to 1e-2 when the recipe has none). `script_flags`
+    are the training script's (the recipe of `images` depends on them).
 
     Raises:
         UserError: a range is reversed, or out of what its parameter can take.
     """
-    defaults = recipe_defaults(dataset, recipe)
+    defaults = recipe_defaults(dataset, recipe, script_flags)
     flag = regularisation_flag(defaults)
     regularisation = defaults["reg" if flag == "--reg" else "weight_decay"]
     lr_range = check_range("lr", lr_range or (defaults["lr"] / 10, defaults["lr"] * 5), log=True)
