@@ -12,7 +12,6 @@ in words.txt; then times, best of --repeat, each build writing HDF5 files from t
         --classes 10 --with-val --folders-only   # a real folder of 10 classes to train on
 """
 
-import argparse
 import contextlib
 import io
 import os
@@ -22,6 +21,8 @@ import tempfile
 import time
 
 import h5py
+
+from pyimagesearch.cli import ArgumentParser, non_negative_int, positive_int
 
 
 def folder_name(class_name: str) -> str:
@@ -77,18 +78,25 @@ def _timed(main, argv: list[str], hdf5_dir: str) -> tuple[int, float]:
     return _images_written(hdf5_dir), seconds
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m bench.build_images",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a tiny-imagenet-200 folder (the unzipped download)")
     parser.add_argument("target", help="the folder of class subfolders to write")
-    parser.add_argument("--classes", type=int, default=0, help="the first N classes (0: all)")
+    parser.add_argument("--classes", type=non_negative_int, default=0,
+                        help="the first N classes (0: all)")
     parser.add_argument("--with-val", action="store_true",
                         help="also put the validation images in the class folders")
     parser.add_argument("--folders-only", action="store_true", help="write them, time nothing")
-    parser.add_argument("--repeat", type=int, default=3, help="timed builds of each; the best")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="decoding threads of both builds")
-    args = parser.parse_args(argv)
+    parser.add_argument("--repeat", type=positive_int, default=3,
+                        help="timed builds of each, the best reported")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                        help="decoding threads of both builds (default: one a CPU core)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
     count = write_class_folders(args.source, args.target, args.classes, args.with_val)
     print(f"{args.target}: {count} images in {len(os.listdir(args.target))} class folders")
     if args.folders_only:

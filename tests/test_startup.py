@@ -85,6 +85,8 @@ HEAVY = ("tensorflow", "keras", "sklearn", "jax", "torch", "cv2")
     ("train_cifar10.py", ["--data", "{tmp}/nonexistent"]),
     ("train_tinyimagenet.py", ["--hdf5-dir", "{tmp}/nonexistent"]),
     ("build_tiny_hdf5.py", ["--dataset-dir", "{tmp}/nonexistent", "--hdf5-dir", "{tmp}/h5"]),
+    ("train_images.py", ["--hdf5-dir", "{tmp}/nonexistent"]),
+    ("build_hdf5.py", ["--images", "{tmp}/nonexistent", "--hdf5-dir", "{tmp}/h5"]),
 ])
 def test_a_wrong_path_is_found_before_any_heavy_import(script, argv, tmp_path):
     argv = [a.format(tmp=tmp_path) for a in argv]

@@ -21,7 +21,6 @@ import simplejpeg
 
 from pyimagesearch.datasets.tinyimagenet import decode_image
 from pyimagesearch.errors import UserError
-from pyimagesearch.preprocessing.classic import AspectAwarePreprocessor
 
 # What OpenCV (and, for JPEG, simplejpeg) decodes here, lower case.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -208,6 +207,8 @@ def decode_cropped(path: str, size: tuple[int, int]) -> np.ndarray:
     Raises:
         ValueError: the file cannot be read or decoded; the message names it.
     """
+    from pyimagesearch.preprocessing.classic import AspectAwarePreprocessor  # OpenCV: here
+
     image = decode_image(path, None)
     if (image.shape[1], image.shape[0]) == tuple(size):
         return image
