@@ -239,7 +239,7 @@ def test_verbose_follows_where_the_output_goes_on_resume_unless_typed(tmp_path, 
         argv = ["--output", str(folder), "--epochs", "3", *argv]
         args = flags.parse_args(parser, argv, train_cifar10.config)
         paths = RunPaths(str(folder), "minigooglenet_cifar10")
-        run.settle(parser, argv, args, paths)
+        run.settle(args, paths)
         return args, paths
 
     def killed_after_epoch_1(args, paths):
