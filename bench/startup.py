@@ -31,6 +31,10 @@ COMMANDS = {
         "train_tinyimagenet.py", "--hdf5-dir", "{missing}", "--output", "{tmp}/run"],
     "python build_tiny_hdf5.py --dataset-dir /nonexistent": [
         "build_tiny_hdf5.py", "--dataset-dir", "{missing}", "--hdf5-dir", "{tmp}/hdf5"],
+    "python train_images.py --hdf5-dir /nonexistent": [
+        "train_images.py", "--hdf5-dir", "{missing}", "--output", "{tmp}/run"],
+    "python build_hdf5.py --images /nonexistent": [
+        "build_hdf5.py", "--images", "{missing}", "--hdf5-dir", "{tmp}/hdf5"],
 }
 
 
