@@ -239,3 +239,21 @@ def test_monitor_keeps_every_curve_one_entry_an_epoch(tmp_path):
         history = json.load(f)
     assert {len(v) for v in history.values()} == {6}
     assert history["val_loss"][0] is None and history["val_loss"][1] == pytest.approx(2.0)
+
+
+def test_the_monitor_gives_a_finished_run_its_remedy_at_the_last_epoch(tmp_path):
+    """The diagnosis the run writes at its last epoch knows the schedule has ended: a healthy
+    run is told to keep its last model, not "if the schedule has epochs left, train on"."""
+    diagnosis = tmp_path / "h_diagnosis.txt"
+    monitor = TrainingMonitor(str(tmp_path / "h.png"), json_path=str(tmp_path / "h.json"),
+                              diagnosis_path=str(diagnosis), total_epochs=6)
+    monitor.set_model(_tiny_model())
+    monitor.on_train_begin()
+    for epoch in range(6):
+        monitor.on_epoch_end(epoch, {"loss": 2.0 * 0.8 ** epoch, "val_loss": 2.1 * 0.85 ** epoch,
+                                     "learning_rate": 0.01 * (1 - epoch / 6)})
+        healthy = monitor.diagnosis.findings[0]
+        if epoch == 4:
+            assert "train to the end of the schedule" in healthy.remedy
+    assert healthy.kind == "healthy"
+    assert "schedule has ended" in healthy.remedy and "if the schedule has" not in healthy.remedy

@@ -31,11 +31,14 @@ class TrainingMonitor(keras.callbacks.Callback):
             the plot; None for neither.
         initial_history: the history of the first `start_at` epochs as a
             checkpoint saved it; taken instead of the JSON's when given.
+        total_epochs: the run's `--epochs`, if known: the diagnosis of its last
+            epoch gives the remedies of a run whose schedule has ended.
     """
 
     def __init__(self, fig_path: str, json_path: str | None = None, start_at: int = 0,
                  title: str = "", diagnosis_path: str | None = None,
-                 initial_history: dict[str, list] | None = None):
+                 initial_history: dict[str, list] | None = None,
+                 total_epochs: int | None = None):
         super().__init__()
         self.fig_path = fig_path
         self.json_path = json_path
@@ -43,6 +46,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.title = title
         self.diagnosis_path = diagnosis_path
         self.initial_history = initial_history
+        self.total_epochs = total_epochs
         self.history: dict[str, list] = {}
         self.diagnosis = None
 
@@ -77,7 +81,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         if self.json_path:
             atomic.write_json(self.json_path, self.history)
         if self.diagnosis_path:
-            self.diagnosis = diagnose(self.history)
+            finished = (None if self.total_epochs is None
+                        else epoch + 1 >= self.total_epochs)
+            self.diagnosis = diagnose(self.history, finished=finished)
             atomic.write_text(self.diagnosis_path,
                               self.diagnosis.text(self.json_path or self.fig_path))
         plot_history(self.history, self.fig_path, self.title, self.diagnosis)

@@ -314,7 +314,7 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
     saved_history = checkpoint_state(checkpoint).get("history")
     monitor = TrainingMonitor(paths.plot, json_path=paths.history, start_at=initial_epoch,
                               title=title, diagnosis_path=paths.diagnosis,
-                              initial_history=saved_history)
+                              initial_history=saved_history, total_epochs=args.epochs)
     report = RunReport(paths, initial_epoch, args.epochs)  # reads the history the monitor wrote
     divergence = StopOnDivergence()  # judges each epoch before the checkpoint may be saved
     files = [
