@@ -42,9 +42,9 @@ SMALLEST = 32  # the smallest images a network here takes (MiniGoogLeNet)
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(description="Build HDF5 files from a folder of class subfolders "
                                         "(defaults: config/images_config.py).")
-    parser.add_argument("--images", required=True, metavar="DIR",
+    parser.add_argument("--images", required=True, metavar="FOLDER",
                         help="the folder that holds one subfolder of images per class")
-    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR, metavar="FOLDER",
                         help="folder for train.hdf5, val.hdf5, test.hdf5 and mean.json")
     parser.add_argument("--size", type=positive_int, metavar="PIXELS",
                         help="side of the square images written, at least 32 (default: 32 "

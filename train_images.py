@@ -56,7 +56,7 @@ def get_args_parser(network: str = networks.NETWORKS[0]) -> ArgumentParser:
                                         f"{networks.TITLES[network]}, the network for the "
                                         "images of --hdf5-dir; --network NAME --help shows "
                                         "the other's; config/images_config.py).")
-    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR,
+    parser.add_argument("--hdf5-dir", default=config.HDF5_DIR, metavar="FOLDER",
                         help="folder with train.hdf5, val.hdf5, test.hdf5 and mean.json")
     parser.add_argument("--network", choices=networks.NETWORKS,
                         help="the network (default: DeeperGoogLeNet for images of 64x64 and "
