@@ -30,6 +30,7 @@ PARSERS = {
     "-m bench.build_images": "bench.build_images",
     "-m bench.export": "bench.export",
     "-m bench.ema_bn": "bench.ema_bn",
+    "-m bench.lr_schedule": "bench.lr_schedule",
     "-m bench.cifar10_subset": "bench.cifar10_subset",
     "-m bench.tiny_subset": "bench.tiny_subset",
     "bench/gpu_runs.py": "bench.gpu_runs",

@@ -15,7 +15,8 @@ LAYERS = [
     # command-line conventions, the one seam with the Keras backend
     ["pyimagesearch.errors", "pyimagesearch.atomic", "pyimagesearch.startup",
      "pyimagesearch.signals", "pyimagesearch.cli", "pyimagesearch.backend"],
-    # the leaves: networks, preprocessing and augmentation, dataset readers
+    # the leaves: networks (with their optimizers and LR schedule), preprocessing and
+    # augmentation, dataset readers
     ["pyimagesearch.nn", "pyimagesearch.preprocessing", "pyimagesearch.datasets"],
     # batches, HDF5 files, the checkpoint format (which registers the networks' layers) and
     # the names of a run folder's files
@@ -28,7 +29,7 @@ LAYERS = [
     # Keras callbacks: the monitor (figures, diagnosis), the run report, checkpoints,
     # divergence, LR finder, stopping when asked
     ["pyimagesearch.callbacks"],
-    # flags, the run folder, the engine, precision, distribution, schedules
+    # flags, the run folder, the engine, precision, distribution
     ["pyimagesearch.training"],
     # the search: its space, the shared study, trials (runs of the training scripts), answers
     ["pyimagesearch.tuning"],

@@ -15,7 +15,7 @@ from pyimagesearch.io import ArrayBatches
 from pyimagesearch.nn.optimizers import SGD
 from pyimagesearch.preprocessing import RandomAffine
 from pyimagesearch.training import flags, recipes
-from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
+from pyimagesearch.nn.schedules import PolynomialDecay
 
 
 def test_fast_sets_its_defaults_and_typed_flags_still_win():
@@ -45,19 +45,6 @@ def test_warm_up_then_decay_at_chosen_steps():
     assert restarted.at(6, 2, steps) == pytest.approx(0.01 * (10 - 6.5) / 4)
     with pytest.raises(ValueError, match="warmup_epochs"):
         PolynomialDecay(0.2, 2, warmup_epochs=2)
-
-
-def test_the_rate_is_set_every_batch_in_fit():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
-    schedule = PolynomialDecay(0.2, 3, warmup_epochs=1.0)
-    seen = []
-    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
-        float(model.optimizer.learning_rate.numpy())))  # just after BatchLearningRate set it
-    x, y = np.zeros((8, 3), "float32"), np.zeros((8, 2), "float32")
-    model.fit(x, y, batch_size=2, epochs=3, verbose=0,
-              callbacks=[BatchLearningRate(schedule, 4), record])
-    assert seen == pytest.approx([schedule.at(e, b, 4) for e in range(3) for b in range(4)])
 
 
 def test_label_smoothing_takes_effect():

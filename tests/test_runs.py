@@ -36,16 +36,28 @@ def _dropout_model():
     return model
 
 
-def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(tmp_path):
+@pytest.mark.parametrize("warmup", [0.0, 1.5])  # the rate every epoch, or every batch
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(
+        tmp_path, warmup, monkeypatch):
     """Dropout draws from the model's seed state (TensorFlow, JAX) or from torch's global
-    generator (Keras's torch backend, unseeded dropout): both come back with a checkpoint."""
+    generator (Keras's torch backend, unseeded dropout): both come back with a checkpoint.
+    So does the step counter the learning rate is computed from."""
     import argparse
 
     import keras
     import numpy as np
 
+    from pyimagesearch.callbacks import StopWhenAsked
     from pyimagesearch.io import ArrayBatches
     from pyimagesearch.training import engine
+
+    class StopInEpoch2(StopWhenAsked):  # a Ctrl-C after batch 3 of epoch 2
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 2:
+                raise KeyboardInterrupt
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
@@ -53,7 +65,7 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
     def run(folder, epochs, initial_epoch=0, checkpoint=None):
         args = argparse.Namespace(epochs=epochs, checkpoint_every=1, keep_checkpoints=0, lr=0.1,
                                   power=1.0, lr_restarts={}, verbose=0,
-                                  tensorboard=False)
+                                  tensorboard=False, warmup_epochs=warmup)
         keras.utils.set_random_seed(1)  # as the scripts do, before building or loading
         model = engine.load_checkpoint(checkpoint) if checkpoint else _dropout_model()
         folder.mkdir(exist_ok=True)
@@ -63,7 +75,12 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one_on_every_backend(t
         return model, paths
 
     straight, straight_paths = run(tmp_path / "a", 3)
-    _, paths = run(tmp_path / "b", 1)
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "StopWhenAsked", StopInEpoch2)
+        with pytest.raises(KeyboardInterrupt, match="interrupted"):
+            run(tmp_path / "b", 3)
+    paths = engine.RunPaths(str(tmp_path / "b"), "m")
+    assert [epoch for epoch, _ in paths.checkpoint_list()] == [1]
     with open(paths.csv_log, "a") as f:  # as if killed after epoch 2's row, before its checkpoint
         f.write("1,9.9,0.05\r\n")
     resumed, _ = run(tmp_path / "b", 3, 1, paths.checkpoint_list()[-1][1])

@@ -73,10 +73,16 @@ class StopOnDivergence(keras.callbacks.Callback):
     (the learning rate then), so that the training script can say so. Put it
     before `EpochCheckpoint`, whose `diverged` asks it, so that a diverged model
     never replaces the last good checkpoint.
+
+    Args:
+        rate: the learning rate of `(epoch, batch)` (from 0; batch None: the epoch's
+            last), e.g. `PolynomialDecaySchedule.at`; without it, the optimizer's
+            current rate.
     """
 
-    def __init__(self):
+    def __init__(self, rate=None):
         super().__init__()
+        self.rate = rate
         self.diverged: dict | None = None
         self._epoch = 0
         self._classes = 0
@@ -104,7 +110,10 @@ class StopOnDivergence(keras.callbacks.Callback):
         reason = divergence(logs, self._classes, self._start or 0.0)
         if reason is None:
             return
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if self.rate is not None:
+            lr = self.rate(self._epoch, None if batch is None else batch - 1)
+        else:
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.diverged = {"epoch": self._epoch + 1, "batch": batch, "reason": reason,
                          "loss": float(keras.ops.convert_to_numpy(logs["loss"])), "lr": lr}
         self.model.stop_training = True

@@ -31,9 +31,9 @@ from pyimagesearch.io.batches import ShuffledBatches
 from pyimagesearch.io.checkpoints import checkpoint_state, load_checkpoint, save_model
 from pyimagesearch.training import distributed, memory, precision, recipes, run
 from pyimagesearch.io.runfiles import RunPaths
+from pyimagesearch.nn.schedules import PolynomialDecay, PolynomialDecaySchedule
 from pyimagesearch.training.flags import Settings, verbosity
 from pyimagesearch.training.run import where_to_resume
-from pyimagesearch.training.schedules import BatchLearningRate, PolynomialDecay
 
 
 def prepare(args: Settings, paths: RunPaths, settled: tuple | None = None,
@@ -316,7 +316,9 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
                               title=title, diagnosis_path=paths.diagnosis,
                               initial_history=saved_history, total_epochs=args.epochs)
     report = RunReport(paths, initial_epoch, args.epochs)  # reads the history the monitor wrote
-    divergence = StopOnDivergence()  # judges each epoch before the checkpoint may be saved
+    rate = run_schedule(args, len(data), initial_epoch, model.optimizer)
+    model.optimizer.learning_rate = rate  # computed in the train step from its step counter
+    divergence = StopOnDivergence(rate.at)  # judges each epoch before its checkpoint is saved
     files = [
         EpochCheckpoint(paths.checkpoints, prefix=paths.name, every=args.checkpoint_every,
                         keep=args.keep_checkpoints,
@@ -334,8 +336,10 @@ def train(model: keras.Model, data: ShuffledBatches, paths: RunPaths,
         data.epoch_callback(),  # epoch e's order and augmentation, whatever the backend
         keras.callbacks.LambdaCallback(
             on_train_begin=lambda logs: set_global_rng_state(backend_rng)),
-        (BatchLearningRate(poly_schedule(args), len(data)) if recipes.per_batch(args)
-         else keras.callbacks.LearningRateScheduler(poly_schedule(args))),
+        # The epoch's rate in its logs, for the history (the optimizer's own reading is
+        # the next step's, and on JAX the step counter is synced only between epochs).
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: logs.update(learning_rate=rate.at(epoch))),
         divergence,
         *(files if chief else []),
         # --ema: validation sees the averaged weights, checkpoints the trained ones (with the
@@ -427,11 +431,15 @@ def _at(values: list | None, epoch: int):
     return values[epoch] if values is not None and epoch < len(values) else ""
 
 
-def poly_schedule(args: Settings) -> PolynomialDecay:
+def run_schedule(args: Settings, steps: int, initial_epoch: int,
+                 optimizer: keras.optimizers.Optimizer) -> PolynomialDecaySchedule:
     """The run's LR schedule: `--lr`, `--epochs`, `--power`, `--warmup-epochs` and any
-    `--resume --lr` restarts."""
-    return PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts,
-                           getattr(args, "warmup_epochs", 0.0))
+    `--resume --lr` restarts, every batch or every epoch (`recipes.per_batch`), from
+    `initial_epoch` at the step `optimizer` has reached (`steps` batches an epoch)."""
+    decay = PolynomialDecay(args.lr, args.epochs, args.power, args.lr_restarts,
+                            getattr(args, "warmup_epochs", 0.0))
+    return PolynomialDecaySchedule(decay, steps, recipes.per_batch(args), initial_epoch,
+                                   int(keras.ops.convert_to_numpy(optimizer.iterations)))
 
 
 def check_diverged(monitor: StopOnDivergence, paths: RunPaths) -> None:
