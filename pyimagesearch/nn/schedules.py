@@ -6,6 +6,7 @@ it), and computed inside the compiled train step from the optimizer's step count
 is synced out of the compiled state to set it."""
 
 import keras
+import numpy as np
 
 
 class PolynomialDecay:
@@ -62,16 +63,24 @@ class PolynomialDecay:
 
     def at(self, epoch: int, batch: int, steps: int) -> float:
         """The rate of batch `batch` (from 0) of epoch `epoch`, with `steps` batches an epoch."""
-        t = epoch + batch / steps
-        if t >= self.total_epochs:
-            return 0.0
-        start, base = self.warmup_epochs, self.base_lr
-        for restart, value in self.restarts:
-            if restart <= t:
-                start, base = restart, value
-        if t < self.warmup_epochs and start == self.warmup_epochs:
-            return base * min(1.0, (t + 1 / steps) / self.warmup_epochs)
-        return base * ((self.total_epochs - t) / (self.total_epochs - start)) ** self.power
+        return float(self.rate(np.float64(epoch + batch / steps), 1 / steps, np))
+
+    def rate(self, t, step, xp):
+        """The rate `t` epochs (from 0) into the run, `step` the share of an epoch that one
+        step of the warm-up takes; `xp` is NumPy (in Python) or `keras.ops` (inside the
+        compiled train step, `t` a tensor): one rule for both."""
+        start, base = xp.full_like(t, self.warmup_epochs), xp.full_like(t, self.base_lr)
+        for restart, value in self.restarts:  # the decay restarts from the latest reached
+            reached = xp.greater_equal(t, restart)
+            start, base = xp.where(reached, restart, start), xp.where(reached, value, base)
+        left = xp.maximum(self.total_epochs - t, 0.0)
+        rate = base * xp.power(left / (self.total_epochs - start), self.power)
+        if self.warmup_epochs > 0:
+            rising = base * xp.minimum(1.0, (t + step) / self.warmup_epochs)
+            warming = xp.logical_and(xp.less(t, self.warmup_epochs),
+                                     xp.equal(start, self.warmup_epochs))
+            rate = xp.where(warming, rising, rate)
+        return xp.where(xp.greater_equal(t, self.total_epochs), 0.0, rate)
 
 
 @keras.saving.register_keras_serializable(package="pyimagesearch")
@@ -112,19 +121,7 @@ class PolynomialDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         t = epoch  # epochs done, counted from 0
         if self.per_batch:
             t = epoch + ops.cast(ops.mod(done, self.steps), "float32") / self.steps
-        start, base = ops.full_like(t, decay.warmup_epochs), ops.full_like(t, decay.base_lr)
-        for restart, value in decay.restarts:
-            reached = ops.greater_equal(t, restart)
-            start, base = ops.where(reached, restart, start), ops.where(reached, value, base)
-        left = ops.maximum(decay.total_epochs - t, 0.0)
-        rate = base * ops.power(left / (decay.total_epochs - start), decay.power)
-        if decay.warmup_epochs > 0:
-            batch = 1.0 / self.steps if self.per_batch else 1.0
-            rising = base * ops.minimum(1.0, (t + batch) / decay.warmup_epochs)
-            warming = ops.logical_and(ops.less(t, decay.warmup_epochs),
-                                      ops.equal(start, decay.warmup_epochs))
-            rate = ops.where(warming, rising, rate)
-        return ops.where(ops.greater_equal(t, decay.total_epochs), 0.0, rate)
+        return decay.rate(t, 1.0 / self.steps if self.per_batch else 1.0, ops)
 
     def at(self, epoch: int, batch: int | None = None) -> float:
         """The rate of batch `batch` (from 0) of epoch `epoch`, in plain Python; with
